@@ -1,0 +1,69 @@
+#pragma once
+// L4 proxy for `protocol: tcp` listeners: each accepted connection is paired with an upstream
+// connection to an endpoint of the listener's cluster and bytes are copied both ways with one
+// bounded buffer per direction (a slow reader stops the other side being read: backpressure).
+// Each FIN is propagated separately; `idle_timeout` without a byte either way closes the pair.
+// Worker-local: one TcpProxy per listener per worker; everything runs on that worker's thread.
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "pilotfish/cluster/cluster.h"
+#include "pilotfish/cluster/cluster_stats.h"
+#include "pilotfish/config/config.h"
+#include "pilotfish/lb/round_robin.h"
+#include "pilotfish/net/listener_stats.h"
+
+namespace pilotfish::tcp {
+
+class TcpSession;
+
+/// Worker-local view of one cluster: the current snapshot and its LB state.
+struct ClusterView {
+  cluster::ClusterSnapshotPtr snapshot;
+  lb::RoundRobin lb;
+  cluster::ClusterStats* stats = nullptr;
+
+  /// Swaps in a new snapshot (between connections; sessions keep the one they started with).
+  void update(cluster::ClusterSnapshotPtr s) {
+    snapshot = std::move(s);
+    lb.reset(*snapshot);
+  }
+};
+
+/// Intrusive list of the live sessions of one worker, so drain can close them all.
+struct SessionList {
+  TcpSession* head = nullptr;
+  std::size_t size = 0;
+  void add(TcpSession* s);
+  void remove(TcpSession* s);
+  /// Closes every session (drain_timeout expired). Returns how many were closed.
+  std::size_t closeAll();
+};
+
+class TcpProxy {
+ public:
+  /// `shared_connections` counts this listener's connections across all workers, for
+  /// max_connections (one relaxed atomic per accepted connection; never per byte).
+  TcpProxy(const config::ListenerConfig& cfg, net::ListenerStats& stats, ClusterView& cluster,
+           SessionList& sessions, std::atomic<uint32_t>& shared_connections);
+
+  /// Takes ownership of an accepted client socket.
+  void onAccept(boost::asio::ip::tcp::socket&& socket);
+
+  /// Per-direction buffer size.
+  static constexpr std::size_t kBufferSize = 16 * 1024;
+
+ private:
+  friend class TcpSession;
+  const config::ListenerConfig& cfg_;
+  net::ListenerStats& stats_;
+  ClusterView& cluster_;
+  SessionList& sessions_;
+  std::atomic<uint32_t>& shared_connections_;
+};
+
+}  // namespace pilotfish::tcp

@@ -1,0 +1,274 @@
+#include "pilotfish/server/server.h"
+
+#include <sys/resource.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <future>
+
+#include "pilotfish/admin/admin_server.h"
+#include "pilotfish/cluster/cluster.h"
+#include "pilotfish/core/cpu.h"
+#include "pilotfish/core/json.h"
+#include "pilotfish/core/log.h"
+#include "pilotfish/event/worker.h"
+#include "pilotfish/stats/prometheus.h"
+#include "server/admin_handlers.h"
+#include "server/worker_state.h"
+
+namespace pilotfish::server {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+unsigned long raiseFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  return static_cast<unsigned long>(rl.rlim_cur);
+}
+
+class Server::Impl {
+ public:
+  explicit Impl(config::ConfigPtr cfg) : cfg_(std::move(cfg)), signals_(io_), drain_timer_(io_) {}
+
+  ~Impl() {
+    for (auto& w : workers_) w->stop();
+  }
+
+  int run() {
+    event::requireIoBackend();
+    auto nofile = raiseFileLimit();
+    std::signal(SIGPIPE, SIG_IGN);
+    const auto& cfg = *cfg_;
+    unsigned n = cfg.workers ? cfg.workers : core::usableCpus();
+    started_at_ = Clock::now();
+    clusters_ = cluster::buildAll(cfg, started_at_);
+    shared_connections_ = std::make_unique<std::atomic<uint32_t>[]>(cfg.listeners.size());
+
+    // Build every worker's state and bind every listener before any worker runs, so a bind
+    // failure is reported at once and nothing has been served yet.
+    for (unsigned i = 0; i < n; ++i) {
+      workers_.push_back(std::make_unique<event::Worker>(i));
+      states_.push_back(std::make_unique<WorkerState>(cfg.listeners.size(), cfg.clusters.size()));
+    }
+    for (unsigned i = 0; i < n; ++i) {
+      if (!setUpWorker(i)) return 1;
+    }
+    if (!startAdmin()) return 1;
+
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    waitForSignal();
+
+    for (auto& w : workers_) w->start();
+    for (unsigned i = 0; i < n; ++i) {
+      workers_[i]->post([st = states_[i].get()] {
+        for (auto& l : st->listeners) l->start();
+      });
+    }
+    ready_ = true;
+    SPDLOG_INFO("pilotfish {} ready: {} workers ({}), {} listeners, {} clusters, admin on {}, "
+                "RLIMIT_NOFILE {}",
+                PILOTFISH_VERSION, n, event::ioBackendName(), cfg.listeners.size(),
+                cfg.clusters.size(), cfg.admin.address.toString(), nofile);
+    for (const auto& l : cfg.listeners) {
+      SPDLOG_INFO("listener {} on {} -> cluster {}", l.name, l.address.toString(), l.cluster);
+    }
+    io_.run();
+    for (auto& w : workers_) w->stop();
+    SPDLOG_INFO("pilotfish stopped");
+    spdlog::default_logger()->flush();
+    return 0;
+  }
+
+ private:
+  bool setUpWorker(unsigned i) {
+    const auto& cfg = *cfg_;
+    auto& st = *states_[i];
+    auto& io = workers_[i]->ioContext();
+    for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
+      st.clusters[c].stats = &st.cluster_stats[c];
+      st.clusters[c].update(clusters_->clusters[c]);
+    }
+    for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
+      const auto& lc = cfg.listeners[l];
+      auto proxy = std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l],
+                                                   st.clusters[lc.cluster_index], st.sessions,
+                                                   shared_connections_[l]);
+      auto* p = proxy.get();
+      auto listener = std::make_unique<net::Listener>(
+          io, lc.name, st.listener_stats[l],
+          [p](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); });
+      std::string why;
+      auto addr = net::SocketAddress::fromHostPort(lc.address);
+      if (!addr || listener->bind(*addr, 4096, &why)) {
+        std::fprintf(stderr, "pilotfish: listener %s: %s\n", lc.name.c_str(),
+                     addr ? why.c_str() : "invalid address");
+        return false;
+      }
+      st.proxies.push_back(std::move(proxy));
+      st.listeners.push_back(std::move(listener));
+    }
+    return true;
+  }
+
+  bool startAdmin() {
+    admin_ = std::make_unique<admin::AdminServer>(io_);
+    AdminContext ctx{
+        .config = cfg_,
+        .clusters = [this] { return clusters_; },
+        .ready = [this] { return ready_ && !draining_; },
+        .draining = [this] { return draining_; },
+        .started_at = started_at_,
+        .workers = static_cast<unsigned>(workers_.size()),
+        .listener_series = [this] { return listenerSeries(); },
+        .cluster_series = [this] { return clusterSeries(); },
+    };
+    registerAdminHandlers(*admin_, std::move(ctx));
+    auto addr = net::SocketAddress::fromHostPort(cfg_->admin.address);
+    std::string why;
+    if (!addr || admin_->listen(*addr, &why)) {
+      std::fprintf(stderr, "pilotfish: %s\n", addr ? why.c_str() : "admin: invalid address");
+      return false;
+    }
+    return true;
+  }
+
+  std::vector<stats::Series<net::ListenerStats>> listenerSeries() const {
+    std::vector<stats::Series<net::ListenerStats>> out;
+    for (std::size_t l = 0; l < cfg_->listeners.size(); ++l) {
+      stats::Series<net::ListenerStats> s;
+      s.labels = {{"listener", cfg_->listeners[l].name}};
+      for (const auto& st : states_) s.per_worker.push_back(&st->listener_stats[l]);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  std::vector<stats::Series<cluster::ClusterStats>> clusterSeries() const {
+    std::vector<stats::Series<cluster::ClusterStats>> out;
+    for (std::size_t c = 0; c < cfg_->clusters.size(); ++c) {
+      stats::Series<cluster::ClusterStats> s;
+      s.labels = {{"cluster", cfg_->clusters[c].name}};
+      for (const auto& st : states_) s.per_worker.push_back(&st->cluster_stats[c]);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  int64_t activeConnections() const {
+    int64_t n = 0;
+    for (const auto& st : states_) {
+      for (const auto& ls : st->listener_stats) n += ls.active.value();
+    }
+    return n;
+  }
+
+  void waitForSignal() {
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (draining_) {
+        std::fprintf(stderr, "pilotfish: second signal (%d) during drain: exiting now\n", sig);
+        std::fflush(stderr);
+        std::_Exit(1);
+      }
+      beginDrain(sig);
+      waitForSignal();
+    });
+  }
+
+  // Drain: /ready fails at once; listeners keep accepting for drain_delay (so load balancers and
+  // registries notice first); then accepting stops and open connections get drain_timeout.
+  void beginDrain(int sig) {
+    draining_ = true;
+    SPDLOG_INFO("signal {}: draining; /ready now 503; accepting for {}ms more, then up to {}ms "
+                "for {} open connections",
+                sig, cfg_->drain_delay.count(), cfg_->drain_timeout.count(), activeConnections());
+    drain_timer_.expires_after(cfg_->drain_delay);
+    drain_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      stopAccepting();
+      drain_deadline_ = Clock::now() + cfg_->drain_timeout;
+      pollDrain();
+    });
+  }
+
+  void stopAccepting() {
+    std::vector<std::future<void>> done;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      auto p = std::make_shared<std::promise<void>>();
+      done.push_back(p->get_future());
+      workers_[i]->post([st = states_[i].get(), p] {
+        for (auto& l : st->listeners) l->stop();
+        p->set_value();
+      });
+    }
+    for (auto& f : done) f.wait();  // bounded: workers never block
+    SPDLOG_INFO("drain: listeners closed; {} connections open", activeConnections());
+  }
+
+  void pollDrain() {
+    auto active = activeConnections();
+    if (active == 0) {
+      SPDLOG_INFO("drain: all connections closed");
+      finish();
+      return;
+    }
+    if (Clock::now() >= drain_deadline_) {
+      SPDLOG_WARN("drain: drain_timeout expired; closing {} connections", active);
+      std::vector<std::future<void>> done;
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        auto p = std::make_shared<std::promise<void>>();
+        done.push_back(p->get_future());
+        workers_[i]->post([st = states_[i].get(), p] {
+          st->sessions.closeAll();
+          p->set_value();
+        });
+      }
+      for (auto& f : done) f.wait();
+      finish();
+      return;
+    }
+    drain_timer_.expires_after(std::chrono::milliseconds(20));
+    drain_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) pollDrain();
+    });
+  }
+
+  void finish() {
+    admin_->stop();
+    signals_.cancel();
+    io_.stop();
+  }
+
+  config::ConfigPtr cfg_;
+  asio::io_context io_{1};
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  std::vector<std::unique_ptr<event::Worker>> workers_;
+  std::vector<std::unique_ptr<WorkerState>> states_;  // destroyed before workers_ (io_contexts)
+  std::unique_ptr<std::atomic<uint32_t>[]> shared_connections_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  cluster::ClusterSetPtr clusters_;
+  Clock::time_point started_at_;
+  Clock::time_point drain_deadline_;
+  bool ready_ = false;
+  bool draining_ = false;
+};
+
+Server::Server(config::ConfigPtr config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::~Server() = default;
+int Server::run() { return impl_->run(); }
+
+}  // namespace pilotfish::server

@@ -1,0 +1,222 @@
+#include "tcp/tcp_session.h"
+
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace pilotfish::tcp {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+uint64_t micros(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+// Closes with an RST instead of a FIN: tells the peer the stream ended abnormally.
+void abortSocket(tcp::socket& s) {
+  boost::system::error_code ec;
+  if (!s.is_open()) return;
+  s.set_option(asio::socket_base::linger(true, 0), ec);
+  s.close(ec);
+}
+}  // namespace
+
+TcpSession::TcpSession(TcpProxy& proxy, tcp::socket&& downstream)
+    : proxy_(proxy), down_(std::move(downstream)), up_(down_.get_executor()),
+      timer_(down_.get_executor()), started_(Clock::now()) {
+  d2u_.from = &down_;
+  d2u_.to = &up_;
+  d2u_.upstream_to_downstream = false;
+  u2d_.from = &up_;
+  u2d_.to = &down_;
+  u2d_.upstream_to_downstream = true;
+  last_activity_ = started_;
+}
+
+TcpSession::~TcpSession() = default;
+
+void TcpSession::start() {
+  proxy_.sessions_.add(this);
+  proxy_.stats_.accepted.inc();
+  proxy_.stats_.active.inc();
+  snapshot_ = proxy_.cluster_.snapshot;
+  auto first = proxy_.cluster_.lb.pick(*snapshot_);
+  if (!first) {
+    proxy_.cluster_.stats->no_endpoint.inc();
+    SPDLOG_DEBUG("listener {}: cluster {} has no endpoint that may take traffic",
+                 proxy_.cfg_.name, snapshot_->name);
+    close(false);
+    return;
+  }
+  tried_.assign(snapshot_->endpoints.size(), false);
+  first_endpoint_ = *first;
+  connectTo(*first);
+}
+
+void TcpSession::connectTo(std::size_t index) {
+  tried_[index] = true;
+  const auto& ep = *snapshot_->endpoints[index];
+  tcp::endpoint target;
+  std::memcpy(target.data(), ep.address.data(), ep.address.length);
+  boost::system::error_code ec;
+  if (up_.is_open()) up_.close(ec);
+  up_.open(target.protocol(), ec);
+  if (ec) {
+    onConnectFailed(index, false);
+    return;
+  }
+  connecting_ = true;
+  connect_timed_out_ = false;
+  connect_started_ = Clock::now();
+  timer_.expires_after(snapshot_->connect_timeout);
+  auto self = shared_from_this();
+  timer_.async_wait([this, self](boost::system::error_code tec) {
+    if (tec || closed_ || !connecting_) return;
+    connect_timed_out_ = true;
+    boost::system::error_code ignored;
+    up_.close(ignored);  // completes the connect with operation_aborted
+  });
+  up_.async_connect(target, [this, self, index](boost::system::error_code cec) {
+    connecting_ = false;
+    if (closed_) return;
+    timer_.cancel();
+    if (cec || connect_timed_out_) {
+      onConnectFailed(index, connect_timed_out_);
+      return;
+    }
+    auto& cs = *proxy_.cluster_.stats;
+    cs.cx_total.inc();
+    cs.cx_active.inc();
+    cs.connect_time.record(micros(Clock::now() - connect_started_));
+    upstream_open_ = true;
+    boost::system::error_code ignored;
+    up_.set_option(tcp::no_delay(true), ignored);
+    startPumps();
+  });
+}
+
+void TcpSession::onConnectFailed(std::size_t index, bool timed_out) {
+  auto& cs = *proxy_.cluster_.stats;
+  const auto& ep = *snapshot_->endpoints[index];
+  if (timed_out) {
+    cs.connect_timeouts.inc();
+  } else {
+    cs.connect_failures.inc();
+  }
+  SPDLOG_DEBUG("listener {}: connect to {} in cluster {} {}", proxy_.cfg_.name,
+               ep.host_port.toString(), snapshot_->name, timed_out ? "timed out" : "failed");
+  auto next = lb::RoundRobin::next(*snapshot_, index, tried_);
+  if (!next) {
+    cs.no_endpoint.inc();
+    close(false);
+    return;
+  }
+  connectTo(*next);
+}
+
+void TcpSession::startPumps() {
+  touch();
+  armIdleTimer(proxy_.cfg_.idle_timeout);
+  read(d2u_);
+  read(u2d_);
+}
+
+void TcpSession::armIdleTimer(Clock::duration in) {
+  timer_.expires_after(in);
+  timer_.async_wait([this, self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || closed_) return;
+    auto idle = Clock::now() - last_activity_;
+    if (idle >= proxy_.cfg_.idle_timeout) {
+      proxy_.stats_.idle_timeouts.inc();
+      close(false);
+      return;
+    }
+    // Activity since the timer was armed: sleep for the remainder instead of re-arming the
+    // timer on every read.
+    armIdleTimer(proxy_.cfg_.idle_timeout - idle);
+  });
+}
+
+void TcpSession::read(Pump& p) {
+  p.from->async_read_some(
+      asio::buffer(p.buf), [this, &p, self = shared_from_this()](boost::system::error_code ec,
+                                                                  std::size_t n) {
+        if (closed_) return;
+        if (ec) {
+          if (ec == asio::error::eof) {
+            onEof(p);
+          } else {
+            // Reset or other failure on one side: abort the other so that it cannot mistake a
+            // truncated stream for a complete one.
+            SPDLOG_DEBUG("listener {}: {} read error: {}", proxy_.cfg_.name,
+                         p.upstream_to_downstream ? "upstream" : "downstream", ec.message());
+            abortSocket(*p.to);
+            close(false);
+          }
+          return;
+        }
+        touch();
+        if (p.upstream_to_downstream) {
+          proxy_.cluster_.stats->rx_bytes.inc(n);
+        } else {
+          proxy_.stats_.rx_bytes.inc(n);
+        }
+        write(p, n);
+      });
+}
+
+void TcpSession::write(Pump& p, std::size_t n) {
+  asio::async_write(*p.to, asio::buffer(p.buf.data(), n),
+                    [this, &p, self = shared_from_this()](boost::system::error_code ec,
+                                                          std::size_t written) {
+                      if (closed_) return;
+                      if (ec) {
+                        abortSocket(*p.from);
+                        close(false);
+                        return;
+                      }
+                      touch();
+                      if (p.upstream_to_downstream) {
+                        proxy_.stats_.tx_bytes.inc(written);
+                      } else {
+                        proxy_.cluster_.stats->tx_bytes.inc(written);
+                      }
+                      read(p);  // only now: at most one buffer in flight per direction
+                    });
+}
+
+void TcpSession::onEof(Pump& p) {
+  p.done = true;
+  boost::system::error_code ec;
+  p.to->shutdown(tcp::socket::shutdown_send, ec);  // propagate this half-close only
+  if (d2u_.done && u2d_.done) close(false);
+}
+
+void TcpSession::close(bool forced) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ec;
+  timer_.cancel();
+  if (forced) {
+    abortSocket(down_);
+    abortSocket(up_);
+  } else {
+    down_.close(ec);
+    up_.close(ec);
+  }
+  if (upstream_open_) proxy_.cluster_.stats->cx_active.dec();
+  auto& ls = proxy_.stats_;
+  ls.active.dec();
+  ls.closed.inc();
+  if (forced) ls.drain_closed.inc();
+  ls.duration.record(micros(Clock::now() - started_));
+  if (proxy_.cfg_.max_connections != 0) {
+    proxy_.shared_connections_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  proxy_.sessions_.remove(this);
+}
+
+}  // namespace pilotfish::tcp

@@ -1,0 +1,66 @@
+#pragma once
+// One proxied TCP connection pair. Private to src/tcp. Worker-local.
+// Lifetime: owned by shared_ptr held by its pending async operations; the worker's SessionList
+// holds a raw pointer that is removed in close(), before the last handler releases the object.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "pilotfish/tcp/tcp_proxy.h"
+
+namespace pilotfish::tcp {
+
+class TcpSession : public std::enable_shared_from_this<TcpSession> {
+ public:
+  TcpSession(TcpProxy& proxy, boost::asio::ip::tcp::socket&& downstream);
+  ~TcpSession();
+
+  void start();
+  /// Closes both sockets at once (drain timeout, fatal error). Idempotent.
+  void close(bool forced);
+
+  TcpSession* prev = nullptr;  ///< SessionList links
+  TcpSession* next = nullptr;
+
+ private:
+  /// One copy direction: read from `from`, write to `to`.
+  struct Pump {
+    boost::asio::ip::tcp::socket* from;
+    boost::asio::ip::tcp::socket* to;
+    std::array<char, TcpProxy::kBufferSize> buf;
+    bool done = false;  ///< EOF read and propagated as a shutdown(SHUT_WR)
+    bool upstream_to_downstream;
+  };
+
+  void connectTo(std::size_t index);
+  void onConnectFailed(std::size_t index, bool timed_out);
+  void startPumps();
+  void read(Pump& p);
+  void write(Pump& p, std::size_t n);
+  void onEof(Pump& p);
+  void armIdleTimer(std::chrono::steady_clock::duration in);
+  void touch() { last_activity_ = std::chrono::steady_clock::now(); }
+
+  TcpProxy& proxy_;
+  cluster::ClusterSnapshotPtr snapshot_;  // the endpoint set this session chose from
+  boost::asio::ip::tcp::socket down_;
+  boost::asio::ip::tcp::socket up_;
+  boost::asio::steady_timer timer_;
+  std::vector<bool> tried_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point connect_started_;
+  std::chrono::steady_clock::time_point last_activity_;
+  std::size_t first_endpoint_ = 0;
+  bool connecting_ = false;
+  bool connect_timed_out_ = false;
+  bool upstream_open_ = false;
+  bool closed_ = false;
+  Pump d2u_;
+  Pump u2d_;
+};
+
+}  // namespace pilotfish::tcp
