@@ -66,11 +66,12 @@ bool parseRequestLine(std::string_view head, Request& req) {
 
 class AdminServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(const AdminServer& server, tcp::socket&& s)
+  Connection(AdminServer& server, tcp::socket&& s)
       : server_(server), socket_(std::move(s)), timer_(socket_.get_executor()),
         buf_(kMaxHead + 4) {}
 
   void start() {
+    server_.live_.insert(this);
     timer_.expires_after(std::chrono::seconds(10));
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->reply(Response{408, "text/plain; charset=utf-8", "request timeout\n"}, "");
@@ -127,7 +128,10 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
                       });
   }
 
+ public:
+  /// Cancels everything pending; the connection is released when its handlers have run.
   void finish() {
+    server_.live_.erase(this);
     done_ = true;
     timer_.cancel();
     boost::system::error_code ec;
@@ -135,7 +139,8 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
     socket_.close(ec);
   }
 
-  const AdminServer& server_;
+ private:
+  AdminServer& server_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   asio::streambuf buf_;
@@ -196,6 +201,8 @@ std::error_code AdminServer::listen(const net::SocketAddress& address, std::stri
 void AdminServer::stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
+  auto live = live_;  // finish() erases from live_
+  for (auto* c : live) c->finish();
 }
 
 void AdminServer::acceptOne() {

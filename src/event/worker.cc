@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <string>
 
 #ifdef PILOTFISH_IO_URING
@@ -20,17 +21,25 @@ Worker::~Worker() { stop(); }
 
 void Worker::start() {
   guard_.emplace(io_.get_executor());
-  thread_ = std::thread([this] {
+  std::promise<void> exited;
+  exited_ = exited.get_future();
+  thread_ = std::thread([this, exited = std::move(exited)]() mutable {
     std::string name = "pf-worker-" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.c_str());
     io_.run();
+    exited.set_value();
   });
 }
 
-void Worker::stop() {
+void Worker::stop(std::chrono::milliseconds grace) {
   if (!thread_.joinable()) return;
+  // Let the loop run out of work so that cancelled operations complete normally; force it only
+  // if something is still pending after `grace` (a leak we would rather log than hang on).
   guard_.reset();
-  io_.stop();
+  if (exited_.wait_for(grace) != std::future_status::ready) {
+    SPDLOG_WARN("worker {}: operations still pending at stop; stopping the loop", index_);
+    io_.stop();
+  }
   thread_.join();
 }
 

@@ -246,10 +246,14 @@ class Server::Impl {
     });
   }
 
+  // Closes everything the control loop waits on, so that io_.run() returns once the cancelled
+  // operations have completed (destroying an io_context with operations still queued is
+  // unsafe with the io_uring backend).
   void finish() {
     admin_->stop();
     signals_.cancel();
-    io_.stop();
+    signals_.clear();
+    drain_timer_.cancel();
   }
 
   config::ConfigPtr cfg_;

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <system_error>
 
@@ -58,6 +59,7 @@ class AdminServer {
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::map<std::string, Route> routes_;
+  std::set<Connection*> live_;  // open connections, closed by stop()
 };
 
 }  // namespace pilotfish::admin

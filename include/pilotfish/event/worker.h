@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <chrono>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -25,8 +27,9 @@ class Worker {
 
   /// Starts the thread; the loop runs until stop() (kept alive by a work guard).
   void start();
-  /// Releases the work guard and stops the loop; joins the thread.
-  void stop();
+  /// Releases the work guard and waits up to `grace` for the loop to run out of work (all
+  /// sockets closed by then), then stops it if needed; joins the thread.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(1000));
   /// Runs `fn` on the worker thread.
   template <class F>
   void post(F&& fn) {
@@ -40,6 +43,7 @@ class Worker {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::thread thread_;
+  std::future<void> exited_;
 };
 
 /// Exits the process with one clear line when this is the io_uring build and io_uring cannot be
