@@ -14,9 +14,9 @@ BUILD_PKGS=(
 TEST_PKGS=(
   redis-server redis-tools haproxy curl python3 procps iproute2 netcat-openbsd
 )
+# What the epoll binary links (ldd + dpkg -S); libc/libstdc++ are in every Debian image.
 RUNTIME_PKGS=(
-  libssl3 libyaml-cpp0.7 libspdlog1.10 libfmt9 liburing2 libnghttp2-14
-  libprotobuf32 libgrpc++1.51
+  libyaml-cpp0.7 libspdlog1.10 libfmt9
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

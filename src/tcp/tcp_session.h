@@ -27,11 +27,13 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   TcpSession* next = nullptr;
 
  private:
-  /// One copy direction: read from `from`, write to `to`.
+  /// One copy direction: read from `from`, write to `to`, through one fixed buffer.
   struct Pump {
     boost::asio::ip::tcp::socket* from;
     boost::asio::ip::tcp::socket* to;
     std::array<char, TcpProxy::kBufferSize> buf;
+    std::size_t begin = 0;  ///< unsent bytes are buf[begin, end)
+    std::size_t end = 0;
     bool done = false;  ///< EOF read and propagated as a shutdown(SHUT_WR)
     bool upstream_to_downstream;
   };
@@ -39,9 +41,9 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   void connectTo(std::size_t index);
   void onConnectFailed(std::size_t index, bool timed_out);
   void startPumps();
-  void read(Pump& p);
-  void write(Pump& p, std::size_t n);
+  void pump(Pump& p);
   void onEof(Pump& p);
+  void onError(Pump& p, bool reading, const boost::system::error_code& ec);
   void armIdleTimer(std::chrono::steady_clock::duration in);
   void touch() { last_activity_ = std::chrono::steady_clock::now(); }
 
