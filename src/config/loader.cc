@@ -42,8 +42,8 @@ using Names = std::span<const std::string_view>;
 
 constexpr std::string_view kRootKeys[] = {"node",  "workers", "drain_delay", "drain_timeout",
                                           "admin", "log",     "clusters",    "listeners"};
-constexpr std::string_view kRootNotSupported[] = {"access_log", "discovery", "cache_dir",
-                                                  "service", "tracing"};
+constexpr std::string_view kRootNotSupported[] = {"access_log", "discovery", "cache_dir", "service",
+                                                  "tracing"};
 constexpr std::string_view kNodeKeys[] = {"id", "zone"};
 constexpr std::string_view kAdminKeys[] = {"address"};
 constexpr std::string_view kLogKeys[] = {"level", "format"};
@@ -51,18 +51,28 @@ constexpr std::string_view kLogLevels[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
 constexpr std::string_view kLogFormats[] = {"text", "json"};
 constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout", "lb"};
-constexpr std::string_view kClusterNotSupported[] = {
-    "zookeeper", "consul", "etcd", "dns", "file", "tls", "type", "pool", "circuit_breaker",
-    "outlier_detection", "health_check", "on_endpoint_removed", "allow_empty", "max_stale",
-    "initial_fetch_timeout"};
+constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
+                                                     "consul",
+                                                     "etcd",
+                                                     "dns",
+                                                     "file",
+                                                     "tls",
+                                                     "type",
+                                                     "pool",
+                                                     "circuit_breaker",
+                                                     "outlier_detection",
+                                                     "health_check",
+                                                     "on_endpoint_removed",
+                                                     "allow_empty",
+                                                     "max_stale",
+                                                     "initial_fetch_timeout"};
 // Keys that name an endpoint source other than the static list.
 constexpr std::string_view kClusterSources[] = {"zookeeper", "consul", "etcd", "dns", "file"};
 constexpr std::string_view kEndpointKeys[] = {"address", "weight", "zone"};
 constexpr std::string_view kLbKeys[] = {"policy"};
 constexpr std::string_view kLbSupported[] = {"round_robin"};
-constexpr std::string_view kLbNotSupported[] = {"least_request", "ewma",       "ring_hash",
-                                                "maglev",        "ordered",    "zone_aware",
-                                                "random"};
+constexpr std::string_view kLbNotSupported[] = {
+    "least_request", "ewma", "ring_hash", "maglev", "ordered", "zone_aware", "random"};
 constexpr std::string_view kListenerKeys[] = {"name",    "address",      "protocol",
                                               "cluster", "idle_timeout", "max_connections"};
 constexpr std::string_view kListenerNotSupported[] = {"routes", "tracing", "tls"};
@@ -77,7 +87,9 @@ bool contains(Names list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-int lineOf(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
+int lineOf(const YAML::Mark& m) {
+  return m.is_null() ? 0 : m.line + 1;
+}
 
 std::string hostName() {
   char buf[256] = {};
@@ -93,8 +105,8 @@ std::optional<std::string> readChoice(Diagnostics& diag, const Field& f, std::st
   if (contains(supported, *s)) return s;
   std::string message;
   if (contains(later, *s)) {
-    message = std::string(what) + " " + quote(*s) + " is not supported yet; supported: " +
-              detail::joinNames(supported);
+    message = std::string(what) + " " + quote(*s) +
+              " is not supported yet; supported: " + detail::joinNames(supported);
   } else {
     message = "unknown " + std::string(what) + " " + quote(*s);
     std::string_view guess = detail::closest(*s, supported);
@@ -299,9 +311,8 @@ class Builder {
       auto address = detail::readAddress(diag_, *address_field, false);
       if (!address) continue;
       e.address = *address;
-      auto first = std::find_if(seen.begin(), seen.end(), [&](const Seen& s) {
-        return s.name == address->toString();
-      });
+      auto first = std::find_if(seen.begin(), seen.end(),
+                                [&](const Seen& s) { return s.name == address->toString(); });
       if (first != seen.end()) {
         diag_.add(address_field->mark, address_field->path,
                   "duplicate endpoint " + address->toString() + " (first at line " +
@@ -423,9 +434,9 @@ class Builder {
         const ListenerConfig& o = config_.listeners[other.index];
         if (!overlaps(l.address, o.address)) continue;
         std::string message = "address " + l.address.toString();
-        message += l.address == o.address ? " is already used by listener "
-                                          : " overlaps the address " + o.address.toString() +
-                                                " of listener ";
+        message += l.address == o.address
+                       ? " is already used by listener "
+                       : " overlaps the address " + o.address.toString() + " of listener ";
         message += quote(o.name) + " (line " + std::to_string(lineOf(other.address->mark)) + ")";
         diag_.add(site.address->mark, site.address->path, std::move(message));
         break;
@@ -444,34 +455,16 @@ class Builder {
 
 LoadResult loadFromString(std::string_view yaml, const std::string& file) {
   Diagnostics diag(file);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    diag.add(e.mark, "", "YAML syntax error: " + e.msg);
-    return diag.take();
-  } catch (const std::exception& e) {
-    diag.add(YAML::Mark::null_mark(), "", std::string("cannot parse YAML: ") + e.what());
-    return diag.take();
-  }
-  if (docs.empty() || docs.front().IsNull()) {
-    // Point at the start of the file: an empty or comment-only document has no node to blame.
-    diag.add(YAML::Mark(), "",
-             "empty document; expected a map with at least \"clusters\" and \"listeners\"");
-    return diag.take();
-  }
-  if (docs.size() > 1) {
-    diag.add(docs[1].Mark(), "", "expected a single YAML document, found " +
-                                     std::to_string(docs.size()));
-  }
+  auto root = detail::parseDocument(diag, std::string(yaml));
+  if (!root) return diag.take();
   auto config = std::make_shared<Config>();
   config->source_path = file;
   try {
-    Builder(diag, *config).root(docs.front());
+    Builder(diag, *config).root(*root);
   } catch (const std::exception& e) {
     // yaml-cpp can throw from node access on malformed trees; never let it escape.
-    diag.add(YAML::Mark::null_mark(), "", std::string("internal error reading config: ") +
-                                              e.what());
+    diag.add(YAML::Mark::null_mark(), "",
+             std::string("internal error reading config: ") + e.what());
   }
   if (!diag.empty()) return diag.take();
   return ConfigPtr(std::move(config));

@@ -1,7 +1,10 @@
 #include "yaml_reader.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <sstream>
 
 namespace pilotfish::config::detail {
 
@@ -12,9 +15,13 @@ constexpr std::string_view kAddressExpected =
     "expected ip:port like 127.0.0.1:80 or \"[::1]:80\" (quote IPv6 addresses in YAML)";
 constexpr std::size_t kMaxQuoted = 80;
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
-int lineOf(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
+int lineOf(const YAML::Mark& m) {
+  return m.is_null() ? 0 : m.line + 1;
+}
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions), so that
 // "adress" and "protocl" are both one edit away.
@@ -38,7 +45,138 @@ bool contains(std::span<const std::string_view> list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
+// Counts the documents of a stream and remembers where each starts. A document that produced
+// nothing but a null root counts as empty.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    start = mark;
+    content = false;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    content = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    content = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    content = true;
+  }
+  void OnMapEnd() override {}
+
+  YAML::Mark start;
+  bool content = false;
+};
+
+// The first character of `text` at or after `from` that is not blank, a comment, a directive
+// or a document marker, or nullopt. Used to tell an empty document from one that yaml-cpp read
+// as empty because it stopped at a token it could not place.
+std::optional<YAML::Mark> firstContent(const std::string& text, std::size_t from) {
+  int line = static_cast<int>(std::count(text.begin(), text.begin() + from, '\n'));
+  std::size_t line_start = text.rfind('\n', from == 0 ? 0 : from - 1);
+  line_start = line_start == std::string::npos || from == 0 ? 0 : line_start + 1;
+  std::size_t begin = from;
+  while (begin <= text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string_view l(text.data() + begin, end - begin);
+    std::size_t col = l.find_first_not_of(" \t\r");
+    if (col != std::string_view::npos) {
+      std::string_view rest = l.substr(col);
+      if (rest.starts_with("---") || rest.starts_with("...")) {
+        std::size_t more = l.find_first_not_of(" \t\r", col + 3);
+        col = more;
+      }
+      if (col != std::string_view::npos && l[col] != '#' && l[col] != '%') {
+        YAML::Mark mark;
+        mark.pos = static_cast<int>(begin + col);
+        mark.line = line;
+        mark.column = static_cast<int>(begin + col - line_start);
+        return mark;
+      }
+    }
+    begin = end + 1;
+    line_start = begin;
+    ++line;
+  }
+  return std::nullopt;
+}
+
+// Records a syntax error when the (empty-looking) document starting at `from` holds more than a
+// null literal. Returns whether it did.
+bool reportStrayContent(Diagnostics& diag, const std::string& text, std::size_t from) {
+  auto content = firstContent(text, from);
+  if (!content) return false;
+  auto pos = static_cast<std::size_t>(content->pos);
+  std::size_t end = text.find_first_of(" \t\r\n", pos);
+  std::string token = text.substr(pos, end == std::string::npos ? end : end - pos);
+  if (token == "~" || token == "null" || token == "Null" || token == "NULL" ||
+      token.front() == '!') {
+    return false;
+  }
+  diag.add(*content, "", "YAML syntax error: unexpected " + quote(token.substr(0, 1)));
+  return true;
+}
+
 }  // namespace
+
+std::optional<YAML::Node> parseDocument(Diagnostics& diag, const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    diag.add(e.mark, "", "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    diag.add(YAML::Mark::null_mark(), "", std::string("cannot parse YAML: ") + e.what());
+    return std::nullopt;
+  }
+  // yaml-cpp 0.7's LoadAll loops forever, allocating a null node per turn, when a document
+  // starts with a token its parser does not consume (",", "]": jbeder/yaml-cpp#1040, fixed
+  // upstream after 0.8.0 by #1319). Count documents with the event parser instead and stop, as
+  // that fix does, at the first empty one.
+  std::size_t documents = 0;
+  YAML::Mark second = YAML::Mark::null_mark();
+  try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (documents < 2 && parser.HandleNextDocument(counter)) {
+      if (!counter.content) {
+        // An empty document ends the count; if it is not really empty, it is an error.
+        std::size_t from = counter.start.is_null() ? 0 : counter.start.pos;
+        if (documents > 0 && reportStrayContent(diag, text, std::min(from, text.size()))) {
+          return std::nullopt;
+        }
+        break;
+      }
+      if (++documents == 2) second = counter.start;
+    }
+  } catch (const YAML::Exception& e) {
+    // A syntax error in a later document (the first one parsed above).
+    diag.add(e.mark, "", "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+  if (root.IsNull()) {
+    if (!reportStrayContent(diag, text, 0)) {
+      // No node to blame: point at the start of the file.
+      diag.add(YAML::Mark(), "",
+               "empty document; expected a map with at least \"clusters\" and \"listeners\"");
+    }
+    return std::nullopt;
+  }
+  if (documents > 1) {
+    diag.add(second, "", "expected a single YAML document, found more than one");
+  }
+  return root;
+}
 
 void Diagnostics::add(const YAML::Mark& mark, std::string path, std::string message) {
   ConfigError e;
@@ -123,6 +261,14 @@ std::string_view closest(std::string_view word, std::span<const std::string_view
       best_distance = d;
     }
   }
+  if (!best.empty()) return best;
+  // A longer or shorter spelling of a known word: "warning" for "warn", "idle" for
+  // "idle_timeout". Three letters at least, so that "t" does not suggest "trace".
+  for (std::string_view c : candidates) {
+    std::string_view shorter = c.size() < word.size() ? c : word;
+    std::string_view longer = c.size() < word.size() ? word : c;
+    if (shorter.size() >= 3 && longer.substr(0, shorter.size()) == shorter) return c;
+  }
   return best;
 }
 
@@ -150,18 +296,20 @@ MapReader::MapReader(Diagnostics& diag, const Field& map,
   };
   std::vector<Seen> seen;
   for (auto it = map.node.begin(); it != map.node.end(); ++it) {
-    const YAML::Node& key_node = it->first;
+    // Copies: `it->` yields a temporary proxy, a reference into it would dangle.
+    YAML::Node key_node = it->first;
+    YAML::Node value_node = it->second;
     if (!key_node.IsScalar()) {
       diag_.add(key_node.Mark(), map.path, "expected a string key, got " + describe(key_node));
       continue;
     }
     std::string key = key_node.Scalar();
-    Field value = map.child(key, it->second, key_node.Mark());
+    Field value = map.child(key, value_node, key_node.Mark());
     auto dup = std::find_if(seen.begin(), seen.end(), [&](const Seen& s) { return s.key == key; });
     if (dup != seen.end()) {
-      diag_.add(key_node.Mark(), value.path,
-                "duplicate key " + quote(key) + " (first at line " + std::to_string(dup->line) +
-                    ")");
+      diag_.add(
+          key_node.Mark(), value.path,
+          "duplicate key " + quote(key) + " (first at line " + std::to_string(dup->line) + ")");
       continue;
     }
     seen.push_back({key, lineOf(key_node.Mark())});
@@ -216,8 +364,8 @@ std::optional<std::string> readName(Diagnostics& diag, const Field& f) {
     return std::nullopt;
   }
   bool ok = std::all_of(s->begin(), s->end(), [](char c) {
-    return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-           c == '.' || c == '-';
+    return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' ||
+           c == '-';
   });
   if (!ok) {
     diag.add(f.mark, f.path,

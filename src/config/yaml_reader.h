@@ -18,6 +18,13 @@
 
 namespace pilotfish::config::detail {
 
+class Diagnostics;
+
+/// Parses `text`, which must hold exactly one YAML document. Syntax errors, an empty document and
+/// extra documents are recorded; returns the root node when there is one to validate.
+/// (yaml-cpp 0.7's LoadAll never returns on some malformed input, see the .cc; don't use it.)
+std::optional<YAML::Node> parseDocument(Diagnostics& diag, const std::string& text);
+
 /// Collects the errors of one load.
 class Diagnostics {
  public:
