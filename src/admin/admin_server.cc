@@ -1,10 +1,10 @@
 #include "pilotfish/admin/admin_server.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <memory>
@@ -67,7 +67,9 @@ bool parseRequestLine(std::string_view head, Request& req) {
 class AdminServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(AdminServer& server, tcp::socket&& s)
-      : server_(server), socket_(std::move(s)), timer_(socket_.get_executor()),
+      : server_(server),
+        socket_(std::move(s)),
+        timer_(socket_.get_executor()),
         buf_(kMaxHead + 4) {}
 
   void start() {
@@ -77,9 +79,8 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
       if (!ec) self->reply(Response{408, "text/plain; charset=utf-8", "request timeout\n"}, "");
     });
     asio::async_read_until(socket_, buf_, "\r\n\r\n",
-                           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                             self->onHead(ec, n);
-                           });
+                           [self = shared_from_this()](boost::system::error_code ec,
+                                                       std::size_t n) { self->onHead(ec, n); });
   }
 
  private:
@@ -122,10 +123,9 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
     if (!allow.empty()) out_ += "Allow: " + allow + "\r\n";
     out_ += "Connection: close\r\n\r\n";
     if (!head_only_) out_ += resp.body;
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this()](boost::system::error_code, std::size_t) {
-                        self->finish();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = shared_from_this()](boost::system::error_code, std::size_t) { self->finish(); });
   }
 
  public:

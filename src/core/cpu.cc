@@ -69,7 +69,8 @@ unsigned usableCpus() {
 
   std::optional<unsigned> quota;
   // Walk from our own cgroup up to the root: any ancestor's limit applies.
-  for (std::string dir = ownCgroupV2Dir(); !quota && dir.size() >= std::string("/sys/fs/cgroup").size();) {
+  for (std::string dir = ownCgroupV2Dir();
+       !quota && dir.size() >= std::string("/sys/fs/cgroup").size();) {
     quota = cpusFromCgroupMax(readFile((dir + "/cpu.max").c_str()));
     auto slash = dir.rfind('/');
     if (slash == std::string::npos || dir == "/sys/fs/cgroup") break;

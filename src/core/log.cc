@@ -11,8 +11,8 @@
 namespace pilotfish::core {
 namespace {
 
-constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug", "info",    "warn",
-                                                      "error", "critical", "off"};
+constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                     "error", "critical", "off"};
 
 // %* : the message, JSON-escaped, so that a JSON log line stays one valid object whatever the
 // message holds (peer-controlled strings end up in messages).

@@ -17,7 +17,9 @@ namespace pilotfish::event {
 
 Worker::Worker(unsigned index) : index_(index), io_(1) {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+}
 
 void Worker::start() {
   guard_.emplace(io_.get_executor());

@@ -3,7 +3,9 @@
 namespace pilotfish::http {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

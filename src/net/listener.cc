@@ -15,9 +15,11 @@ namespace pilotfish::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-Listener::Listener(asio::io_context& io, std::string name, ListenerStats& stats,
-                   AcceptFn on_accept)
-    : acceptor_(io), pause_timer_(io), name_(std::move(name)), stats_(stats),
+Listener::Listener(asio::io_context& io, std::string name, ListenerStats& stats, AcceptFn on_accept)
+    : acceptor_(io),
+      pause_timer_(io),
+      name_(std::move(name)),
+      stats_(stats),
       on_accept_(std::move(on_accept)) {}
 
 std::error_code Listener::bind(const SocketAddress& address, int backlog, std::string* why) {

@@ -17,7 +17,9 @@ std::size_t IdlePool::KeyHash::operator()(const net::SocketAddress& a) const {
 IdlePool::IdlePool(asio::io_context& io, PoolConfig cfg, PoolStats& stats)
     : cfg_(cfg), stats_(stats), sweep_timer_(io) {}
 
-IdlePool::~IdlePool() { clear(); }
+IdlePool::~IdlePool() {
+  clear();
+}
 
 bool IdlePool::isAlive(asio::ip::tcp::socket& s) {
   char byte;

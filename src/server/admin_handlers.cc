@@ -65,7 +65,8 @@ void renderClusterState(std::string& out, const cluster::ClusterSet& set,
 
 }  // namespace
 
-std::string clustersJson(const cluster::ClusterSet& set, std::chrono::steady_clock::time_point now) {
+std::string clustersJson(const cluster::ClusterSet& set,
+                         std::chrono::steady_clock::time_point now) {
   std::string out;
   core::JsonWriter w(out);
   w.beginObject();
@@ -125,19 +126,19 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
                       return Response{200, kJsonType, config::toJson(*c->config) + "\n"};
                     });
 
-  server.addHandler("/logging", "GET,POST",
-                    "GET: current level; POST /logging?level=debug: change it",
-                    [](const Request& req) {
-                      if (req.method == "GET") {
-                        return Response{200, "text/plain; charset=utf-8", core::logLevel() + "\n"};
-                      }
-                      std::string_view q = req.query;
-                      if (q.rfind("level=", 0) != 0 || !core::setLogLevel(q.substr(6))) {
-                        return Response{400, "text/plain; charset=utf-8",
-                                        "expected ?level=trace|debug|info|warn|error|critical|off\n"};
-                      }
-                      return Response{200, "text/plain; charset=utf-8", core::logLevel() + "\n"};
-                    });
+  server.addHandler(
+      "/logging", "GET,POST", "GET: current level; POST /logging?level=debug: change it",
+      [](const Request& req) {
+        if (req.method == "GET") {
+          return Response{200, "text/plain; charset=utf-8", core::logLevel() + "\n"};
+        }
+        std::string_view q = req.query;
+        if (q.rfind("level=", 0) != 0 || !core::setLogLevel(q.substr(6))) {
+          return Response{400, "text/plain; charset=utf-8",
+                          "expected ?level=trace|debug|info|warn|error|critical|off\n"};
+        }
+        return Response{200, "text/plain; charset=utf-8", core::logLevel() + "\n"};
+      });
 }
 
 }  // namespace pilotfish::server

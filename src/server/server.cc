@@ -2,10 +2,10 @@
 
 #include <sys/resource.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
@@ -78,10 +78,11 @@ class Server::Impl {
       });
     }
     ready_ = true;
-    SPDLOG_INFO("pilotfish {} ready: {} workers ({}), {} listeners, {} clusters, admin on {}, "
-                "RLIMIT_NOFILE {}",
-                PILOTFISH_VERSION, n, event::ioBackendName(), cfg.listeners.size(),
-                cfg.clusters.size(), cfg.admin.address.toString(), nofile);
+    SPDLOG_INFO(
+        "pilotfish {} ready: {} workers ({}), {} listeners, {} clusters, admin on {}, "
+        "RLIMIT_NOFILE {}",
+        PILOTFISH_VERSION, n, event::ioBackendName(), cfg.listeners.size(), cfg.clusters.size(),
+        cfg.admin.address.toString(), nofile);
     for (const auto& l : cfg.listeners) {
       SPDLOG_INFO("listener {} on {} -> cluster {}", l.name, l.address.toString(), l.cluster);
     }
@@ -103,9 +104,9 @@ class Server::Impl {
     }
     for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
       const auto& lc = cfg.listeners[l];
-      auto proxy = std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l],
-                                                   st.clusters[lc.cluster_index], st.sessions,
-                                                   shared_connections_[l]);
+      auto proxy =
+          std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l], st.clusters[lc.cluster_index],
+                                          st.sessions, shared_connections_[l]);
       auto* p = proxy.get();
       auto listener = std::make_unique<net::Listener>(
           io, lc.name, st.listener_stats[l],
@@ -192,9 +193,10 @@ class Server::Impl {
   // registries notice first); then accepting stops and open connections get drain_timeout.
   void beginDrain(int sig) {
     draining_ = true;
-    SPDLOG_INFO("signal {}: draining; /ready now 503; accepting for {}ms more, then up to {}ms "
-                "for {} open connections",
-                sig, cfg_->drain_delay.count(), cfg_->drain_timeout.count(), activeConnections());
+    SPDLOG_INFO(
+        "signal {}: draining; /ready now 503; accepting for {}ms more, then up to {}ms "
+        "for {} open connections",
+        sig, cfg_->drain_delay.count(), cfg_->drain_timeout.count(), activeConnections());
     drain_timer_.expires_after(cfg_->drain_delay);
     drain_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
@@ -273,6 +275,8 @@ class Server::Impl {
 
 Server::Server(config::ConfigPtr config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Server::~Server() = default;
-int Server::run() { return impl_->run(); }
+int Server::run() {
+  return impl_->run();
+}
 
 }  // namespace pilotfish::server

@@ -16,7 +16,7 @@ struct WorkerState {
   WorkerState(std::size_t listeners, std::size_t clusters)
       : listener_stats(listeners), cluster_stats(clusters), clusters(clusters) {}
 
-  std::vector<net::ListenerStats> listener_stats;   // indexed like Config::listeners
+  std::vector<net::ListenerStats> listener_stats;    // indexed like Config::listeners
   std::vector<cluster::ClusterStats> cluster_stats;  // indexed like Config::clusters
   std::vector<tcp::ClusterView> clusters;            // indexed like Config::clusters
   tcp::SessionList sessions;

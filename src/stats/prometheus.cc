@@ -48,7 +48,9 @@ void writeHeader(std::string& out, std::string_view name, std::string_view help,
   }
   out += "\n# TYPE ";
   out += name;
-  out += t == MetricType::kCounter ? " counter\n" : t == MetricType::kGauge ? " gauge\n" : " histogram\n";
+  out += t == MetricType::kCounter ? " counter\n"
+         : t == MetricType::kGauge ? " gauge\n"
+                                   : " histogram\n";
 }
 
 void writeLabels(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels,

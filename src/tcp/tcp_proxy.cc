@@ -37,7 +37,10 @@ std::size_t SessionList::closeAll() {
 TcpProxy::TcpProxy(const config::ListenerConfig& cfg, net::ListenerStats& stats,
                    ClusterView& cluster, SessionList& sessions,
                    std::atomic<uint32_t>& shared_connections)
-    : cfg_(cfg), stats_(stats), cluster_(cluster), sessions_(sessions),
+    : cfg_(cfg),
+      stats_(stats),
+      cluster_(cluster),
+      sessions_(sessions),
       shared_connections_(shared_connections) {}
 
 void TcpProxy::onAccept(boost::asio::ip::tcp::socket&& socket) {

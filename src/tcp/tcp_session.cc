@@ -1,7 +1,7 @@
 #include "tcp/tcp_session.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include <cstring>
 
@@ -25,8 +25,11 @@ void abortSocket(tcp::socket& s) {
 }  // namespace
 
 TcpSession::TcpSession(TcpProxy& proxy, tcp::socket&& downstream)
-    : proxy_(proxy), down_(std::move(downstream)), up_(down_.get_executor()),
-      timer_(down_.get_executor()), started_(Clock::now()) {
+    : proxy_(proxy),
+      down_(std::move(downstream)),
+      up_(down_.get_executor()),
+      timer_(down_.get_executor()),
+      started_(Clock::now()) {
   d2u_.from = &down_;
   d2u_.to = &up_;
   d2u_.upstream_to_downstream = false;
@@ -46,8 +49,8 @@ void TcpSession::start() {
   auto first = proxy_.cluster_.lb.pick(*snapshot_);
   if (!first) {
     proxy_.cluster_.stats->no_endpoint.inc();
-    SPDLOG_DEBUG("listener {}: cluster {} has no endpoint that may take traffic",
-                 proxy_.cfg_.name, snapshot_->name);
+    SPDLOG_DEBUG("listener {}: cluster {} has no endpoint that may take traffic", proxy_.cfg_.name,
+                 snapshot_->name);
     close(false);
     return;
   }

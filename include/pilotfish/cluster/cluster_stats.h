@@ -6,7 +6,7 @@
 namespace pilotfish::cluster {
 
 #define PILOTFISH_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)                                       \
-  COUNTER(cx_total, "pilotfish_cluster_upstream_connections_total",                             \
+  COUNTER(cx_total, "pilotfish_cluster_upstream_connections_total",                              \
           "Upstream connections established")                                                    \
   GAUGE(cx_active, "pilotfish_cluster_upstream_connections_active", "Upstream connections open") \
   COUNTER(connect_failures, "pilotfish_cluster_upstream_connect_failures_total",                 \
@@ -16,7 +16,7 @@ namespace pilotfish::cluster {
   COUNTER(no_endpoint, "pilotfish_cluster_upstream_unavailable_total",                           \
           "Downstream connections closed because no endpoint could be reached")                  \
   COUNTER(tx_bytes, "pilotfish_cluster_upstream_sent_bytes_total", "Bytes sent to upstreams")    \
-  COUNTER(rx_bytes, "pilotfish_cluster_upstream_received_bytes_total",                          \
+  COUNTER(rx_bytes, "pilotfish_cluster_upstream_received_bytes_total",                           \
           "Bytes received from upstreams")                                                       \
   HISTOGRAM(connect_time, "pilotfish_cluster_upstream_connect_duration_seconds",                 \
             "Time to establish upstream connections")

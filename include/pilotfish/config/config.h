@@ -77,10 +77,11 @@ struct ListenerConfig {
   std::string name;
   net::HostPort address;  ///< IP literal only
   ListenerProtocol protocol = ListenerProtocol::kTcp;
-  std::string cluster;          ///< name of a cluster in Config::clusters
+  std::string cluster;            ///< name of a cluster in Config::clusters
   std::size_t cluster_index = 0;  ///< index of that cluster in Config::clusters (set by the loader)
-  Duration idle_timeout{3600 * 1000};  ///< no byte in either direction for this long closes the pair
-  uint32_t max_connections = 0;        ///< per listener, across workers; 0 = unlimited
+  Duration idle_timeout{3600 *
+                        1000};   ///< no byte in either direction for this long closes the pair
+  uint32_t max_connections = 0;  ///< per listener, across workers; 0 = unlimited
 };
 
 struct Config {

@@ -15,8 +15,8 @@ namespace pilotfish::config {
 /// "<file>:<line>:<column>: <path>: <message>" (line/column are 1-based).
 struct ConfigError {
   std::string file;
-  int line = 0;    ///< 1-based; 0 when unknown
-  int column = 0;  ///< 1-based; 0 when unknown
+  int line = 0;      ///< 1-based; 0 when unknown
+  int column = 0;    ///< 1-based; 0 when unknown
   std::string path;  ///< key path, e.g. "listeners[1].cluster"; empty for the document root
   std::string message;
 

@@ -20,20 +20,20 @@
 namespace pilotfish::pool {
 
 struct PoolConfig {
-  uint32_t max_idle_per_endpoint = 64;               ///< idle connections kept per endpoint
-  std::chrono::milliseconds idle_timeout{60000};     ///< closed after idle this long
-  uint32_t max_requests_per_connection = 0;          ///< 0 = unlimited
+  uint32_t max_idle_per_endpoint = 64;            ///< idle connections kept per endpoint
+  std::chrono::milliseconds idle_timeout{60000};  ///< closed after idle this long
+  uint32_t max_requests_per_connection = 0;       ///< 0 = unlimited
 };
 
-#define PILOTFISH_POOL_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
-  COUNTER(reused, "pilotfish_pool_connections_reused_total",                                    \
-          "Requests sent on a pooled keepalive connection")                                     \
-  COUNTER(stale, "pilotfish_pool_connections_stale_total",                                      \
-          "Pooled connections found closed by the upstream when about to be reused")             \
-  COUNTER(expired, "pilotfish_pool_connections_expired_total",                                  \
-          "Pooled connections closed after pool.idle_timeout")                                  \
-  COUNTER(overflow, "pilotfish_pool_connections_overflow_total",                                \
-          "Connections closed instead of pooled because max_idle_per_endpoint was reached")     \
+#define PILOTFISH_POOL_STATS(COUNTER, GAUGE, HISTOGRAM)                                     \
+  COUNTER(reused, "pilotfish_pool_connections_reused_total",                                \
+          "Requests sent on a pooled keepalive connection")                                 \
+  COUNTER(stale, "pilotfish_pool_connections_stale_total",                                  \
+          "Pooled connections found closed by the upstream when about to be reused")        \
+  COUNTER(expired, "pilotfish_pool_connections_expired_total",                              \
+          "Pooled connections closed after pool.idle_timeout")                              \
+  COUNTER(overflow, "pilotfish_pool_connections_overflow_total",                            \
+          "Connections closed instead of pooled because max_idle_per_endpoint was reached") \
   GAUGE(idle, "pilotfish_pool_connections_idle", "Idle pooled connections")
 
 PILOTFISH_STATS_STRUCT(PoolStats, PILOTFISH_POOL_STATS);

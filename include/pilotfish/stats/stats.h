@@ -21,7 +21,9 @@ namespace pilotfish::stats {
 /// Monotonic counter. Single writer (the owning worker); any thread may read.
 class Counter {
  public:
-  void inc(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t value() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -31,7 +33,9 @@ class Counter {
 /// Up/down value. Single writer; the merged value is the sum over workers.
 class Gauge {
  public:
-  void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(int64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void inc() { add(1); }
   void dec() { add(-1); }
   void set(int64_t n) { v_.store(n, std::memory_order_relaxed); }
@@ -45,9 +49,9 @@ class Gauge {
 /// cumulative rendering in seconds. Single writer.
 class Histogram {
  public:
-  static constexpr std::array<uint64_t, 14> kBoundsUs = {
-      100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-      5000000};
+  static constexpr std::array<uint64_t, 14> kBoundsUs = {100,    250,    500,     1000,   2500,
+                                                         5000,   10000,  25000,   50000,  100000,
+                                                         250000, 500000, 1000000, 5000000};
   /// Records one observation in microseconds.
   void record(uint64_t us) {
     std::size_t i = 0;
@@ -82,14 +86,14 @@ enum class MetricType { kCounter, kGauge, kHistogram };
 /// Defines `struct Name` with one member per metric and a static `visit(v)` that calls
 /// v.counter/gauge/histogram(name, help, &Name::member) for each, in declaration order.
 /// Aligned to a cache line so two workers' instances never share one.
-#define PILOTFISH_STATS_STRUCT(Name, LIST)                                                    \
-  struct alignas(64) Name {                                                                   \
-    using Self = Name;                                                                        \
-    LIST(PILOTFISH_STATS_MEMBER_COUNTER, PILOTFISH_STATS_MEMBER_GAUGE,                        \
-         PILOTFISH_STATS_MEMBER_HISTOGRAM)                                                    \
-    template <class V>                                                                        \
-    static void visit(V& v) {                                                                 \
-      LIST(PILOTFISH_STATS_VISIT_COUNTER, PILOTFISH_STATS_VISIT_GAUGE,                        \
-           PILOTFISH_STATS_VISIT_HISTOGRAM)                                                   \
-    }                                                                                         \
+#define PILOTFISH_STATS_STRUCT(Name, LIST)                             \
+  struct alignas(64) Name {                                            \
+    using Self = Name;                                                 \
+    LIST(PILOTFISH_STATS_MEMBER_COUNTER, PILOTFISH_STATS_MEMBER_GAUGE, \
+         PILOTFISH_STATS_MEMBER_HISTOGRAM)                             \
+    template <class V>                                                 \
+    static void visit(V& v) {                                          \
+      LIST(PILOTFISH_STATS_VISIT_COUNTER, PILOTFISH_STATS_VISIT_GAUGE, \
+           PILOTFISH_STATS_VISIT_HISTOGRAM)                            \
+    }                                                                  \
   }

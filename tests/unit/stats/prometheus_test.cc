@@ -7,13 +7,15 @@
 namespace pilotfish::stats {
 namespace {
 
-#define TEST_STATS(COUNTER, GAUGE, HISTOGRAM)            \
+#define TEST_STATS(COUNTER, GAUGE, HISTOGRAM)             \
   COUNTER(requests, "pf_test_requests_total", "Requests") \
   GAUGE(active, "pf_test_active", "Active\nthings")       \
   HISTOGRAM(latency, "pf_test_latency_seconds", "Latency")
 PILOTFISH_STATS_STRUCT(TestStats, TEST_STATS);
 
-TEST(Stats, StructIsCacheLineAligned) { EXPECT_EQ(alignof(TestStats) % 64, 0u); }
+TEST(Stats, StructIsCacheLineAligned) {
+  EXPECT_EQ(alignof(TestStats) % 64, 0u);
+}
 
 TEST(Prometheus, SumsWorkersPerSeries) {
   TestStats w0, w1, other;
@@ -27,8 +29,9 @@ TEST(Prometheus, SumsWorkersPerSeries) {
                                            {{{"listener", "b\"x"}}, {&other}}};
   std::string out;
   render(out, series);
-  EXPECT_NE(out.find("# HELP pf_test_requests_total Requests\n# TYPE pf_test_requests_total counter\n"),
-            std::string::npos);
+  EXPECT_NE(
+      out.find("# HELP pf_test_requests_total Requests\n# TYPE pf_test_requests_total counter\n"),
+      std::string::npos);
   EXPECT_NE(out.find("pf_test_requests_total{listener=\"a\"} 7\n"), std::string::npos);
   EXPECT_NE(out.find("pf_test_requests_total{listener=\"b\\\"x\"} 1\n"), std::string::npos);
   EXPECT_NE(out.find("pf_test_active{listener=\"a\"} 1\n"), std::string::npos);
@@ -75,8 +78,12 @@ TEST(Stats, ConcurrentScrapeSeesExactTotals) {
       render(out, std::vector<Series<TestStats>>{{{}, {&a, &b}}});
     }
   });
-  std::thread ta([&] { for (int i = 0; i < 100000; ++i) a.requests.inc(); });
-  std::thread tb([&] { for (int i = 0; i < 100000; ++i) b.requests.inc(); });
+  std::thread ta([&] {
+    for (int i = 0; i < 100000; ++i) a.requests.inc();
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 100000; ++i) b.requests.inc();
+  });
   ta.join();
   tb.join();
   stop = true;
