@@ -106,6 +106,17 @@ std::string toJson(const Config& config) {
   w.field("level", config.log.level);
   w.field("format", logFormatName(config.log.format));
   w.endObject();
+  if (config.access_log) {
+    w.key("access_log");
+    w.beginObject();
+    w.field("path", config.access_log->path);
+    w.field("format", accesslog::accessLogFormatName(config.access_log->format));
+    w.key("fields");
+    w.beginArray();
+    for (const auto& f : config.access_log->fields) w.value(f);
+    w.endArray();
+    w.endObject();
+  }
   w.key("clusters");
   w.beginArray();
   for (const auto& c : config.clusters) writeCluster(w, c);

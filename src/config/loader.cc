@@ -16,6 +16,8 @@
 #include <limits>
 #include <sstream>
 
+#include "pilotfish/accesslog/access_log_config.h"
+#include "pilotfish/accesslog/access_log_fields.h"
 #include "yaml_reader.h"
 
 namespace pilotfish::config {
@@ -40,10 +42,12 @@ namespace {
 
 using Names = std::span<const std::string_view>;
 
-constexpr std::string_view kRootKeys[] = {"node",  "workers", "drain_delay", "drain_timeout",
-                                          "admin", "log",     "clusters",    "listeners"};
-constexpr std::string_view kRootNotSupported[] = {"access_log", "discovery", "cache_dir", "service",
-                                                  "tracing"};
+constexpr std::string_view kRootKeys[] = {"node",  "workers",    "drain_delay", "drain_timeout",
+                                          "admin", "log",        "access_log",  "clusters",
+                                          "listeners"};
+constexpr std::string_view kRootNotSupported[] = {"discovery", "cache_dir", "service", "tracing"};
+constexpr std::string_view kAccessLogKeys[] = {"path", "format", "fields"};
+constexpr std::string_view kAccessLogFormats[] = {"json", "text"};
 constexpr std::string_view kNodeKeys[] = {"id", "zone"};
 constexpr std::string_view kAdminKeys[] = {"address"};
 constexpr std::string_view kLogKeys[] = {"level", "format"};
@@ -172,6 +176,7 @@ class Builder {
     }
     if (auto v = m.get("admin")) readAdmin(*v);
     if (auto v = m.get("log")) readLog(*v);
+    if (auto v = m.get("access_log")) readAccessLog(*v);
     if (auto v = m.get("clusters")) readClusters(*v);
     if (auto v = m.get("listeners")) {
       readListeners(*v);
@@ -225,6 +230,43 @@ class Builder {
         config_.log.format = *s == "json" ? LogFormat::kJson : LogFormat::kText;
       }
     }
+  }
+
+  void readAccessLog(const Field& f) {
+    MapReader m(diag_, f, kAccessLogKeys);
+    if (!m.ok()) return;
+    accesslog::AccessLogConfig al;
+    if (auto v = m.get("path")) {
+      if (auto s = detail::readString(diag_, *v)) {
+        if (s->empty()) {
+          diag_.add(v->mark, v->path, "must not be empty; use \"stdout\" or a file path");
+        } else {
+          al.path = *s;
+        }
+      }
+    }
+    if (auto v = m.get("format")) {
+      if (auto s = readChoice(diag_, *v, "access log format", kAccessLogFormats)) {
+        al.format = *s == "text" ? accesslog::AccessLogFormat::kText
+                                 : accesslog::AccessLogFormat::kJson;
+      }
+    }
+    if (auto v = m.get("fields")) {
+      if (auto items = detail::readList(diag_, *v)) {
+        for (const Field& item : *items) {
+          auto name = detail::readString(diag_, item);
+          if (!name) continue;
+          if (!accesslog::isKnownField(*name)) {
+            diag_.add(item.mark, item.path,
+                      "unknown access log field " + quote(*name) +
+                          "; known: " + accesslog::knownFieldList());
+            continue;
+          }
+          al.fields.push_back(*name);
+        }
+      }
+    }
+    config_.access_log = std::move(al);
   }
 
   void readClusters(const Field& f) {

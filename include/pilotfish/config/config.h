@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "pilotfish/accesslog/access_log_config.h"
 #include "pilotfish/net/address.h"
 
 namespace pilotfish::config {
@@ -92,6 +93,8 @@ struct Config {
   Duration drain_timeout{15000};
   AdminConfig admin;
   LogConfig log;
+  /// One line per proxied connection (TCP) or request (HTTP); absent = no access log.
+  std::optional<accesslog::AccessLogConfig> access_log;
   std::vector<ClusterConfig> clusters;
   std::vector<ListenerConfig> listeners;
 

@@ -297,7 +297,7 @@ TEST(Loader, UnknownKeyWithSuggestion) {
 TEST(Loader, UnknownKeyListsTheKnownOnes) {
   EXPECT_TRUE(onlyError(withBase("frobnicate: 2\n"), 1, 1, "frobnicate",
                         "unknown key \"frobnicate\"; expected one of: node, workers, drain_delay, "
-                        "drain_timeout, admin, log, clusters, listeners"));
+                        "drain_timeout, admin, log, access_log, clusters, listeners"));
 }
 
 TEST(Loader, UnknownNestedKeys) {
@@ -765,7 +765,7 @@ TEST_P(NotSupportedYet, NamesTheKey) {
 
 std::vector<LaterKey> laterKeys() {
   std::vector<LaterKey> out;
-  for (std::string key : {"access_log", "discovery", "cache_dir", "service", "tracing"}) {
+  for (std::string key : {"discovery", "cache_dir", "service", "tracing"}) {
     out.push_back({std::string(kBase) + key + ": {}\n", 6, 1, key});
   }
   // A cluster with static endpoints plus one later key.
@@ -866,8 +866,7 @@ service:                                    # the local app: inbound listener + 
 
 TEST(Loader, IssueSampleGivesExactlyTheNotSupportedErrors) {
   Errors errors = errorsOf(kIssueSample);
-  ASSERT_EQ(errors.size(), 7u) << dump(errors);
-  EXPECT_TRUE(hasError(errors, 7, 1, "access_log", "key \"access_log\" is not supported yet"));
+  ASSERT_EQ(errors.size(), 6u) << dump(errors);
   EXPECT_TRUE(hasError(errors, 8, 1, "discovery", "key \"discovery\" is not supported yet"));
   EXPECT_TRUE(hasError(errors, 13, 1, "cache_dir", "key \"cache_dir\" is not supported yet"));
   EXPECT_TRUE(
@@ -878,7 +877,7 @@ TEST(Loader, IssueSampleGivesExactlyTheNotSupportedErrors) {
       hasError(errors, 26, 5, "listeners[1].routes", "key \"routes\" is not supported yet"));
   EXPECT_TRUE(hasError(errors, 27, 1, "service", "key \"service\" is not supported yet"));
   EXPECT_EQ(errors[0].toString(),
-            "test.yaml:7:1: access_log: key \"access_log\" is not supported yet");
+            "test.yaml:8:1: discovery: key \"discovery\" is not supported yet");
 }
 
 TEST(Loader, IssueSampleWithoutTheLaterPartsIsValid) {
@@ -911,6 +910,59 @@ TEST(ConfigError, ToString) {
             "a.yaml:1:1: empty document");
   EXPECT_EQ((ConfigError{"a.yaml", 0, 0, "", "cannot open config file"}.toString()),
             "a.yaml: cannot open config file");
+}
+
+}  // namespace
+}  // namespace pilotfish::config
+
+namespace pilotfish::config {
+namespace {
+
+constexpr const char* kAccessBase =
+    "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n"
+    "listeners:\n  - {name: l, address: 127.0.0.1:7379, cluster: c}\n";
+
+TEST(LoaderAccessLog, AbsentMeansNoAccessLog) {
+  auto r = loadFromString(kAccessBase, "t.yaml");
+  ASSERT_TRUE(std::holds_alternative<ConfigPtr>(r));
+  EXPECT_FALSE(std::get<ConfigPtr>(r)->access_log.has_value());
+}
+
+TEST(LoaderAccessLog, ParsesPathFormatFields) {
+  auto r = loadFromString(std::string(kAccessBase) +
+                              "access_log: {path: /tmp/x.log, format: text, fields: [ts, "
+                              "listener, bytes_in]}\n",
+                          "t.yaml");
+  ASSERT_TRUE(std::holds_alternative<ConfigPtr>(r));
+  const auto& al = *std::get<ConfigPtr>(r)->access_log;
+  EXPECT_EQ(al.path, "/tmp/x.log");
+  EXPECT_EQ(al.format, accesslog::AccessLogFormat::kText);
+  EXPECT_EQ(al.fields, (std::vector<std::string>{"ts", "listener", "bytes_in"}));
+}
+
+TEST(LoaderAccessLog, DefaultsToStdoutJson) {
+  auto r = loadFromString(std::string(kAccessBase) + "access_log: {}\n", "t.yaml");
+  ASSERT_TRUE(std::holds_alternative<ConfigPtr>(r));
+  const auto& al = *std::get<ConfigPtr>(r)->access_log;
+  EXPECT_EQ(al.path, "stdout");
+  EXPECT_EQ(al.format, accesslog::AccessLogFormat::kJson);
+  EXPECT_TRUE(al.fields.empty());
+}
+
+TEST(LoaderAccessLog, RejectsUnknownFieldFormatAndKey) {
+  auto r = loadFromString(std::string(kAccessBase) +
+                              "access_log:\n  format: xml\n  fields: [ts, nope]\n  colour: red\n",
+                          "t.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  const auto& errors = std::get<std::vector<ConfigError>>(r);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].path, "access_log.format");
+  EXPECT_EQ(errors[0].line, 7);
+  EXPECT_EQ(errors[1].path, "access_log.fields[1]");
+  EXPECT_EQ(errors[1].line, 8);
+  EXPECT_EQ(errors[1].column, 16);
+  EXPECT_NE(errors[1].message.find("unknown access log field \"nope\""), std::string::npos);
+  EXPECT_EQ(errors[2].path, "access_log.colour");
 }
 
 }  // namespace
