@@ -106,6 +106,7 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
     renderServer(r.body, *c);
     stats::render(r.body, c->listener_series());
     stats::render(r.body, c->cluster_series());
+    stats::render(r.body, c->access_log_series());
     renderClusterState(r.body, *c->clusters(), std::chrono::steady_clock::now());
     return r;
   });

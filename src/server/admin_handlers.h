@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "pilotfish/accesslog/access_log_stats.h"
 #include "pilotfish/admin/admin_server.h"
 #include "pilotfish/cluster/cluster.h"
 #include "pilotfish/cluster/cluster_stats.h"
@@ -24,6 +25,7 @@ struct AdminContext {
   unsigned workers = 0;
   std::function<std::vector<stats::Series<net::ListenerStats>>()> listener_series;
   std::function<std::vector<stats::Series<cluster::ClusterStats>>()> cluster_series;
+  std::function<std::vector<stats::Series<accesslog::AccessLogStats>>()> access_log_series;
 };
 
 void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx);

@@ -55,6 +55,16 @@ class Server::Impl {
     started_at_ = Clock::now();
     clusters_ = cluster::buildAll(cfg, started_at_);
     shared_connections_ = std::make_unique<std::atomic<uint32_t>[]>(cfg.listeners.size());
+    if (cfg.access_log) {
+      accesslog::AccessLoggerOptions opts;
+      opts.workers = n;
+      std::string why;
+      access_log_ = accesslog::AccessLogger::create(*cfg.access_log, opts, &why);
+      if (!access_log_) {
+        std::fprintf(stderr, "pilotfish: access_log: %s\n", why.c_str());
+        return 1;
+      }
+    }
 
     // Build every worker's state and bind every listener before any worker runs, so a bind
     // failure is reported at once and nothing has been served yet.
@@ -70,6 +80,8 @@ class Server::Impl {
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
     waitForSignal();
+    reopen_signal_.add(SIGUSR1);
+    waitForReopen();
 
     for (auto& w : workers_) w->start();
     for (unsigned i = 0; i < n; ++i) {
@@ -88,6 +100,7 @@ class Server::Impl {
     }
     io_.run();
     for (auto& w : workers_) w->stop();
+    if (access_log_) access_log_->stop();  // flushes what the workers queued
     SPDLOG_INFO("pilotfish stopped");
     spdlog::default_logger()->flush();
     return 0;
@@ -106,7 +119,7 @@ class Server::Impl {
       const auto& lc = cfg.listeners[l];
       auto proxy =
           std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l], st.clusters[lc.cluster_index],
-                                          st.sessions, shared_connections_[l]);
+                                          st.sessions, shared_connections_[l], access_log_.get(), i);
       auto* p = proxy.get();
       auto listener = std::make_unique<net::Listener>(
           io, lc.name, st.listener_stats[l],
@@ -135,6 +148,12 @@ class Server::Impl {
         .workers = static_cast<unsigned>(workers_.size()),
         .listener_series = [this] { return listenerSeries(); },
         .cluster_series = [this] { return clusterSeries(); },
+        .access_log_series =
+            [this] {
+              std::vector<stats::Series<accesslog::AccessLogStats>> out;
+              if (access_log_) out.push_back({{}, access_log_->stats()});
+              return out;
+            },
     };
     registerAdminHandlers(*admin_, std::move(ctx));
     auto addr = net::SocketAddress::fromHostPort(cfg_->admin.address);
@@ -186,6 +205,18 @@ class Server::Impl {
       }
       beginDrain(sig);
       waitForSignal();
+    });
+  }
+
+  // SIGUSR1: reopen the access log file (logrotate's postrotate).
+  void waitForReopen() {
+    reopen_signal_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (access_log_) {
+        access_log_->reopen();
+        SPDLOG_INFO("SIGUSR1: access log reopened");
+      }
+      waitForReopen();
     });
   }
 
@@ -255,17 +286,21 @@ class Server::Impl {
     admin_->stop();
     signals_.cancel();
     signals_.clear();
+    reopen_signal_.cancel();
+    reopen_signal_.clear();
     drain_timer_.cancel();
   }
 
   config::ConfigPtr cfg_;
   asio::io_context io_{1};
   asio::signal_set signals_;
+  asio::signal_set reopen_signal_{io_};
   asio::steady_timer drain_timer_;
   std::vector<std::unique_ptr<event::Worker>> workers_;
   std::vector<std::unique_ptr<WorkerState>> states_;  // destroyed before workers_ (io_contexts)
   std::unique_ptr<std::atomic<uint32_t>[]> shared_connections_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<accesslog::AccessLogger> access_log_;  // outlives the workers that submit
   cluster::ClusterSetPtr clusters_;
   Clock::time_point started_at_;
   Clock::time_point drain_deadline_;

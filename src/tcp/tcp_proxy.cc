@@ -36,12 +36,15 @@ std::size_t SessionList::closeAll() {
 
 TcpProxy::TcpProxy(const config::ListenerConfig& cfg, net::ListenerStats& stats,
                    ClusterView& cluster, SessionList& sessions,
-                   std::atomic<uint32_t>& shared_connections)
+                   std::atomic<uint32_t>& shared_connections, accesslog::AccessLogger* access_log,
+                   std::size_t worker)
     : cfg_(cfg),
       stats_(stats),
       cluster_(cluster),
       sessions_(sessions),
-      shared_connections_(shared_connections) {}
+      shared_connections_(shared_connections),
+      access_log_(access_log),
+      worker_(worker) {}
 
 void TcpProxy::onAccept(boost::asio::ip::tcp::socket&& socket) {
   if (cfg_.max_connections != 0) {

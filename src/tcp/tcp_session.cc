@@ -49,6 +49,7 @@ void TcpSession::start() {
   auto first = proxy_.cluster_.lb.pick(*snapshot_);
   if (!first) {
     proxy_.cluster_.stats->no_endpoint.inc();
+    error_ = "no_healthy_upstream";
     SPDLOG_DEBUG("listener {}: cluster {} has no endpoint that may take traffic", proxy_.cfg_.name,
                  snapshot_->name);
     close(false);
@@ -95,6 +96,7 @@ void TcpSession::connectTo(std::size_t index) {
     cs.cx_active.inc();
     cs.connect_time.record(micros(Clock::now() - connect_started_));
     upstream_open_ = true;
+    endpoint_ = index;
     boost::system::error_code ignored;
     up_.set_option(tcp::no_delay(true), ignored);
     startPumps();
@@ -114,6 +116,7 @@ void TcpSession::onConnectFailed(std::size_t index, bool timed_out) {
   auto next = lb::RoundRobin::next(*snapshot_, index, tried_);
   if (!next) {
     cs.no_endpoint.inc();
+    error_ = timed_out ? "connect_timeout" : "connect_failure";
     close(false);
     return;
   }
@@ -141,6 +144,7 @@ void TcpSession::armIdleTimer(Clock::duration in) {
     auto idle = Clock::now() - last_activity_;
     if (idle >= proxy_.cfg_.idle_timeout) {
       proxy_.stats_.idle_timeouts.inc();
+      error_ = "idle_timeout";
       close(false);
       return;
     }
@@ -176,6 +180,7 @@ void TcpSession::pump(Pump& p) {
       touch();  // a slow reader that keeps taking bytes is not idle
       if (p.upstream_to_downstream) {
         proxy_.stats_.tx_bytes.inc(n);
+        bytes_out_ += n;
       } else {
         proxy_.cluster_.stats->tx_bytes.inc(n);
       }
@@ -199,6 +204,7 @@ void TcpSession::pump(Pump& p) {
       proxy_.cluster_.stats->rx_bytes.inc(n);
     } else {
       proxy_.stats_.rx_bytes.inc(n);
+      bytes_in_ += n;
     }
   }
   // Yield to other connections; the buffer may still hold unsent bytes, pump() sends them first.
@@ -214,6 +220,8 @@ void TcpSession::onError(Pump& p, bool reading, const boost::system::error_code&
                (reading == p.upstream_to_downstream) ? "upstream" : "downstream",
                reading ? "read" : "write", ec.message());
   abortSocket(reading ? *p.to : *p.from);
+  bool upstream_failed = reading == p.upstream_to_downstream;
+  error_ = upstream_failed ? "upstream_reset" : "downstream_reset";
   close(false);
 }
 
@@ -240,12 +248,36 @@ void TcpSession::close(bool forced) {
   auto& ls = proxy_.stats_;
   ls.active.dec();
   ls.closed.inc();
-  if (forced) ls.drain_closed.inc();
+  if (forced) {
+    ls.drain_closed.inc();
+    error_ = "drain_timeout";
+  }
+  if (proxy_.access_log_) writeAccessLog();
   ls.duration.record(micros(Clock::now() - started_));
   if (proxy_.cfg_.max_connections != 0) {
     proxy_.shared_connections_.fetch_sub(1, std::memory_order_relaxed);
   }
   proxy_.sessions_.remove(this);
+}
+
+}  // namespace pilotfish::tcp
+
+namespace pilotfish::tcp {
+
+void TcpSession::writeAccessLog() {
+  accesslog::AccessLogEntry e;
+  e.setTs(std::chrono::system_clock::now());
+  e.setListener(proxy_.cfg_.name);
+  e.setProtocol("tcp");
+  e.setCluster(proxy_.cfg_.cluster);
+  e.setBytesIn(bytes_in_);
+  e.setBytesOut(bytes_out_);
+  e.setDurationUs(micros(Clock::now() - started_));
+  if (upstream_open_) {
+    e.setUpstreamAddress(snapshot_->endpoints[endpoint_]->host_port.toString());
+  }
+  if (*error_) e.setError(error_);
+  proxy_.access_log_->submit(proxy_.worker_, e);  // never blocks; a full queue is counted
 }
 
 }  // namespace pilotfish::tcp

@@ -46,6 +46,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   void onError(Pump& p, bool reading, const boost::system::error_code& ec);
   void armIdleTimer(std::chrono::steady_clock::duration in);
   void touch() { last_activity_ = std::chrono::steady_clock::now(); }
+  void writeAccessLog();
 
   TcpProxy& proxy_;
   cluster::ClusterSnapshotPtr snapshot_;  // the endpoint set this session chose from
@@ -57,6 +58,10 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   std::chrono::steady_clock::time_point connect_started_;
   std::chrono::steady_clock::time_point last_activity_;
   std::size_t first_endpoint_ = 0;
+  std::size_t endpoint_ = 0;  // the connected endpoint, when upstream_open_
+  uint64_t bytes_in_ = 0;     // from the client
+  uint64_t bytes_out_ = 0;    // to the client
+  const char* error_ = "";    // access-log error token of how the pair ended
   bool connecting_ = false;
   bool connect_timed_out_ = false;
   bool upstream_open_ = false;

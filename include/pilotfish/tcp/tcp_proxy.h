@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "pilotfish/accesslog/access_logger.h"
 #include "pilotfish/cluster/cluster.h"
 #include "pilotfish/cluster/cluster_stats.h"
 #include "pilotfish/config/config.h"
@@ -48,8 +49,10 @@ class TcpProxy {
  public:
   /// `shared_connections` counts this listener's connections across all workers, for
   /// max_connections (one relaxed atomic per accepted connection; never per byte).
+  /// `access_log` (may be null) gets one entry per closed connection, submitted as `worker`.
   TcpProxy(const config::ListenerConfig& cfg, net::ListenerStats& stats, ClusterView& cluster,
-           SessionList& sessions, std::atomic<uint32_t>& shared_connections);
+           SessionList& sessions, std::atomic<uint32_t>& shared_connections,
+           accesslog::AccessLogger* access_log = nullptr, std::size_t worker = 0);
 
   /// Takes ownership of an accepted client socket.
   void onAccept(boost::asio::ip::tcp::socket&& socket);
@@ -64,6 +67,8 @@ class TcpProxy {
   ClusterView& cluster_;
   SessionList& sessions_;
   std::atomic<uint32_t>& shared_connections_;
+  accesslog::AccessLogger* access_log_;
+  std::size_t worker_;
 };
 
 }  // namespace pilotfish::tcp
