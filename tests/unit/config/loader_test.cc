@@ -196,8 +196,8 @@ clusters:
 }
 
 TEST(Loader, ShippedConfigsAreValid) {
-  // __FILE__ is absolute in CMake builds; the shipped configs live in <source>/config.
-  auto root = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "..";
+  // The shipped configs live in <source>/config.
+  auto root = std::filesystem::path(PILOTFISH_SOURCE_DIR);
   for (const char* name : {"config/quickstart.yaml", "config/example.yaml"}) {
     auto path = (root / name).lexically_normal().string();
     ASSERT_TRUE(std::filesystem::exists(path)) << path;
