@@ -22,13 +22,15 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-std::string endpoint(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+std::string endpoint(uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
 
 // Two listeners (l1 -> c1, l2 -> c2) and two clusters with both endpoint forms.
 struct TwoListeners {
   TestServer a{TestServer::Mode::kEcho};
   TestServer b{TestServer::Mode::kEcho};
-  uint16_t refused = freePort();   // nobody listens on these two
+  uint16_t refused = freePort();  // nobody listens on these two
   uint16_t refused2 = freePort();
   uint16_t l1 = freePort();
   uint16_t l2 = freePort();
@@ -68,7 +70,9 @@ const json::object& clusterNamed(const json::value& v, const std::string& name) 
   throw std::runtime_error("no cluster " + name + " in " + json::serialize(v));
 }
 
-std::string str(const json::value& v) { return std::string(v.as_string()); }
+std::string str(const json::value& v) {
+  return std::string(v.as_string());
+}
 
 double num(const json::value& v) {
   if (v.is_double()) return v.as_double();
@@ -149,7 +153,8 @@ TEST(Admin, MetricsIsValidPrometheusText) {
     if (!types.count(name)) {
       for (const char* suffix : {"_bucket", "_sum", "_count"}) {
         std::string sfx = suffix;
-        if (name.size() > sfx.size() && name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0) {
+        if (name.size() > sfx.size() &&
+            name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0) {
           family = name.substr(0, name.size() - sfx.size());
         }
       }
@@ -187,8 +192,7 @@ TEST(Admin, MetricsIsValidPrometheusText) {
       count = smp.value;
     }
     if (smp.name == "pilotfish_listener_connection_duration_seconds_bucket" &&
-        smp.labels ==
-            std::map<std::string, std::string>{{"listener", "l1"}, {"le", "+Inf"}}) {
+        smp.labels == std::map<std::string, std::string>{{"listener", "l1"}, {"le", "+Inf"}}) {
       inf = smp.value;
     }
   }
@@ -406,12 +410,12 @@ TEST(Admin, OversizedRequestHeadIs431) {
   TwoListeners s;
   Pilotfish pf(s.yaml());
   // Just under the limit is fine...
-  std::string ok = "GET /ready HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(7000, 'a') +
-                   "\r\n\r\n";
+  std::string ok =
+      "GET /ready HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(7000, 'a') + "\r\n\r\n";
   EXPECT_EQ(httpRaw(pf.adminPort(), ok).status, 200);
   // ...over it is refused with 431.
-  std::string big = "GET /ready HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(9000, 'a') +
-                    "\r\n\r\n";
+  std::string big =
+      "GET /ready HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(9000, 'a') + "\r\n\r\n";
   auto r = httpRaw(pf.adminPort(), big);
   EXPECT_EQ(r.status, 431) << r.raw.substr(0, 200);
   // Also when the head never ends.
@@ -424,8 +428,9 @@ TEST(Admin, OversizedRequestHeadIs431) {
 TEST(Admin, GarbageRequestIs400) {
   TwoListeners s;
   Pilotfish pf(s.yaml());
-  for (const char* req : {"HELLO\r\n\r\n", "GET /ready HTTP/9.9\r\n\r\n", "GET ready HTTP/1.1\r\n\r\n",
-                          "G(T /ready HTTP/1.1\r\n\r\n", "\x01\x02\x03 / HTTP/1.1\r\n\r\n"}) {
+  for (const char* req :
+       {"HELLO\r\n\r\n", "GET /ready HTTP/9.9\r\n\r\n", "GET ready HTTP/1.1\r\n\r\n",
+        "G(T /ready HTTP/1.1\r\n\r\n", "\x01\x02\x03 / HTTP/1.1\r\n\r\n"}) {
     auto r = httpRaw(pf.adminPort(), req);
     EXPECT_EQ(r.status, 400) << "request: " << req << "\nresponse: " << r.raw;
   }
@@ -486,8 +491,8 @@ TEST(Admin, AdminBindsLoopback9901ByDefault) {
   any.sin_family = AF_INET;
   any.sin_port = htons(9901);
   any.sin_addr.s_addr = htonl(INADDR_ANY);
-  bool free = ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0 &&
-              ::listen(probe, 1) == 0;
+  bool free =
+      ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0 && ::listen(probe, 1) == 0;
   ::close(probe);
   if (!free) GTEST_SKIP() << "port 9901 is in use here; cannot test the default admin address";
 
@@ -505,8 +510,7 @@ listeners:
                       {{"EP", endpoint(echo.port())}, {"L", std::to_string(l)}}),
                o);
   bool up = waitFor([&] { return !pf.process().running() || pf.ready(); }, 10s);
-  if (!pf.process().running() &&
-      pf.output().find("127.0.0.1:9901") != std::string::npos &&
+  if (!pf.process().running() && pf.output().find("127.0.0.1:9901") != std::string::npos &&
       pf.output().find("in use") != std::string::npos) {
     GTEST_SKIP() << "something else took port 9901 meanwhile: " << pf.output();
   }
@@ -529,7 +533,6 @@ listeners:
   EXPECT_TRUE(loopback) << "no listening socket on 127.0.0.1:9901";
   EXPECT_FALSE(wildcard) << "admin listens on 0.0.0.0:9901";
 }
-
 
 TEST(Admin, IdleAdminClientsDoNotBlockOthers) {
   TwoListeners s;
@@ -583,7 +586,6 @@ TEST(Admin, FileLimitIsRaisedToTheHardLimit) {
   }
   EXPECT_TRUE(found);
 }
-
 
 TEST(Admin, IndexListsEndpoints) {
   TwoListeners s;

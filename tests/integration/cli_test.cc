@@ -88,24 +88,24 @@ TEST(Cli, ValidateGoodFileExitsZero) {
 TEST(Cli, ValidateBrokenFileListsEveryErrorWithPosition) {
   // Line numbers matter below: keep the text as it is.
   const std::string yaml =
-      "workers: 2\n"                                     // 1
-      "drain_delay: 5 seconds\n"                         // 2  bad duration at 2:14
-      "clusters:\n"                                      // 3
-      "  - name: redis\n"                                // 4
-      "    endpoints: [127.0.0.1:99999]\n"               // 5  bad address at 5:17
-      "listeners:\n"                                     // 6
-      "  - name: main\n"                                 // 7
-      "    address: 127.0.0.1:7000\n"                    // 8
-      "    cluster: rediss\n"                            // 9  unknown cluster at 9:14
-      "    idel_timeout: 10s\n";                         // 10 unknown key at 10:5
+      "workers: 2\n"                        // 1
+      "drain_delay: 5 seconds\n"            // 2  bad duration at 2:14
+      "clusters:\n"                         // 3
+      "  - name: redis\n"                   // 4
+      "    endpoints: [127.0.0.1:99999]\n"  // 5  bad address at 5:17
+      "listeners:\n"                        // 6
+      "  - name: main\n"                    // 7
+      "    address: 127.0.0.1:7000\n"       // 8
+      "    cluster: rediss\n"               // 9  unknown cluster at 9:14
+      "    idel_timeout: 10s\n";            // 10 unknown key at 10:5
   auto path = writeTempFile(yaml, ".yaml");
   auto r = pilotfish({"validate", "-c", path});
   EXPECT_EQ(exitCode(r), 2) << r.err;
   EXPECT_EQ(r.out, "") << "errors go to stderr";
 
   // Every error line is "file:LINE:COL: path: message"; a final summary line may follow.
-  const std::regex err_re("^" + std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"),
-                                                   R"(\$&)") +
+  const std::regex err_re("^" +
+                          std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
                           R"(:(\d+):(\d+): ([A-Za-z0-9_.\[\]]+): (.+)$)");
   std::map<std::string, std::pair<int, int>> where;  // path -> line, col
   std::map<std::string, std::string> message;
@@ -208,16 +208,16 @@ struct PortHolder {
 TEST(Cli, RunWithListenerPortTakenExitsOne) {
   PortHolder taken;
   uint16_t admin = freePort();
-  auto path = writeTempFile(render(R"(clusters:
+  auto path = writeTempFile(
+      render(R"(clusters:
   - name: c
     endpoints: [127.0.0.1:1]
 listeners:
   - {name: busy, address: 127.0.0.1:${PORT}, cluster: c}
 admin: {address: 127.0.0.1:${ADMIN}}
 )",
-                                   {{"PORT", std::to_string(taken.port)},
-                                    {"ADMIN", std::to_string(admin)}}),
-                            ".yaml");
+             {{"PORT", std::to_string(taken.port)}, {"ADMIN", std::to_string(admin)}}),
+      ".yaml");
   auto r = pilotfish({"run", "-c", path});
   EXPECT_EQ(exitCode(r), 1) << r.out << r.err;
   std::string all = r.out + r.err;
@@ -229,16 +229,16 @@ admin: {address: 127.0.0.1:${ADMIN}}
 TEST(Cli, RunWithAdminPortTakenExitsOne) {
   PortHolder taken;
   uint16_t listen = freePort();
-  auto path = writeTempFile(render(R"(clusters:
+  auto path = writeTempFile(
+      render(R"(clusters:
   - name: c
     endpoints: [127.0.0.1:1]
 listeners:
   - {name: l, address: 127.0.0.1:${PORT}, cluster: c}
 admin: {address: 127.0.0.1:${ADMIN}}
 )",
-                                   {{"PORT", std::to_string(listen)},
-                                    {"ADMIN", std::to_string(taken.port)}}),
-                            ".yaml");
+             {{"PORT", std::to_string(listen)}, {"ADMIN", std::to_string(taken.port)}}),
+      ".yaml");
   auto r = pilotfish({"run", "-c", path});
   EXPECT_EQ(exitCode(r), 1) << r.out << r.err;
   std::string all = r.out + r.err;
@@ -251,7 +251,8 @@ TEST(Cli, ImplicitRunServesAndLogLevelApplies) {
   // `pilotfish -c FILE` is `run`; --log-level overrides log.level.
   uint16_t listen = freePort();
   uint16_t admin = freePort();
-  auto path = writeTempFile(render(R"(log: {level: error}
+  auto path =
+      writeTempFile(render(R"(log: {level: error}
 clusters:
   - name: c
     endpoints: [127.0.0.1:1]
@@ -259,13 +260,11 @@ listeners:
   - {name: l, address: 127.0.0.1:${PORT}, cluster: c}
 admin: {address: 127.0.0.1:${ADMIN}}
 )",
-                                   {{"PORT", std::to_string(listen)},
-                                    {"ADMIN", std::to_string(admin)}}),
-                            ".yaml");
+                           {{"PORT", std::to_string(listen)}, {"ADMIN", std::to_string(admin)}}),
+                    ".yaml");
   Process p({PILOTFISH_BINARY, "-c", path, "--log-level", "debug"});
-  ASSERT_TRUE(waitFor([&] { return !p.running() ||
-                                   http("GET", admin, "/ready", 1s).status == 200; },
-                      10s));
+  ASSERT_TRUE(
+      waitFor([&] { return !p.running() || http("GET", admin, "/ready", 1s).status == 200; }, 10s));
   ASSERT_TRUE(p.running()) << p.output();
   EXPECT_EQ(http("GET", admin, "/logging").body, "debug\n");
   p.signal(SIGTERM);
@@ -274,11 +273,11 @@ admin: {address: 127.0.0.1:${ADMIN}}
   EXPECT_EQ(st->shellCode(), 0) << p.output();
 }
 
-
 TEST(Cli, JsonLogFormatWritesOneObjectPerLine) {
   uint16_t listen = freePort();
   uint16_t admin = freePort();
-  auto path = writeTempFile(render(R"(log: {level: info, format: json}
+  auto path =
+      writeTempFile(render(R"(log: {level: info, format: json}
 clusters:
   - name: c
     endpoints: [127.0.0.1:1]
@@ -286,13 +285,11 @@ listeners:
   - {name: plain, address: 127.0.0.1:${PORT}, cluster: c}
 admin: {address: 127.0.0.1:${ADMIN}}
 )",
-                                   {{"PORT", std::to_string(listen)},
-                                    {"ADMIN", std::to_string(admin)}}),
-                            ".yaml");
+                           {{"PORT", std::to_string(listen)}, {"ADMIN", std::to_string(admin)}}),
+                    ".yaml");
   Process p({PILOTFISH_BINARY, "run", "-c", path});
-  ASSERT_TRUE(waitFor([&] { return !p.running() ||
-                                   http("GET", admin, "/ready", 1s).status == 200; },
-                      10s))
+  ASSERT_TRUE(
+      waitFor([&] { return !p.running() || http("GET", admin, "/ready", 1s).status == 200; }, 10s))
       << p.output();
   p.signal(SIGTERM);
   auto st = p.wait(5s);

@@ -15,7 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string yamlFor(uint16_t listen, uint16_t upstream, const std::string& drain) {
-  return render(R"(workers: 2
+  return render(
+      R"(workers: 2
 ${DRAIN}
 clusters:
   - name: backend
@@ -23,9 +24,7 @@ clusters:
 listeners:
   - {name: front, address: 127.0.0.1:${PORT}, protocol: tcp, cluster: backend}
 )",
-                {{"DRAIN", drain},
-                 {"UP", std::to_string(upstream)},
-                 {"PORT", std::to_string(listen)}});
+      {{"DRAIN", drain}, {"UP", std::to_string(upstream)}, {"PORT", std::to_string(listen)}});
 }
 
 // A connect attempt to the listener: 0 when accepted, else the errno (ECONNREFUSED once the

@@ -6,10 +6,10 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,8 +25,8 @@
 #include <stdexcept>
 
 // Boost.JSON, header-only: its implementation is compiled into this one translation unit.
-#include <boost/json/src.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/src.hpp>
 
 extern char** environ;
 
@@ -36,7 +36,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errnoText(int err) { return std::strerror(err); }
+std::string errnoText(int err) {
+  return std::strerror(err);
+}
 
 sockaddr_in loopback(uint16_t port) {
   sockaddr_in a{};
@@ -88,7 +90,8 @@ std::string resolveInPath(const std::string& name) {
   std::size_t start = 0;
   while (start <= p.size()) {
     auto colon = p.find(':', start);
-    std::string dir = p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (dir.empty()) dir = ".";
     std::string candidate = dir + "/" + name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -343,7 +346,9 @@ Process::Process(std::vector<std::string> argv, Options options) : argv_(std::mo
   if (err_fd >= 0) ::close(err_fd);
 }
 
-Process::~Process() { kill(); }
+Process::~Process() {
+  kill();
+}
 
 void Process::kill() {
   if (pid_ <= 0 || status_) return;
@@ -379,7 +384,9 @@ std::optional<ExitStatus> Process::wait(milliseconds timeout) {
   return status_;
 }
 
-std::string Process::output() const { return readFile(out_path_); }
+std::string Process::output() const {
+  return readFile(out_path_);
+}
 std::string Process::errorOutput() const {
   return err_path_.empty() ? std::string() : readFile(err_path_);
 }
@@ -433,8 +440,8 @@ HttpResponse httpRaw(uint16_t port, const std::string& request, milliseconds tim
 
 HttpResponse http(const std::string& method, uint16_t port, const std::string& target,
                   milliseconds timeout) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                    std::to_string(port) + "\r\nConnection: close\r\n";
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nConnection: close\r\n";
   if (method == "POST" || method == "PUT") req += "Content-Length: 0\r\n";
   req += "\r\n";
   return httpRaw(port, req, timeout);
@@ -453,8 +460,8 @@ namespace {
 void parseSeries(const std::string& s, std::size_t& i, std::string& name,
                  std::map<std::string, std::string>& labels) {
   auto start = i;
-  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_' ||
-                          s[i] == ':')) {
+  while (i < s.size() &&
+         (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_' || s[i] == ':')) {
     ++i;
   }
   name = s.substr(start, i - start);
@@ -543,8 +550,12 @@ const char* toString(ReadEnd e) {
   return "?";
 }
 
-TcpClient::~TcpClient() { close(); }
-TcpClient::TcpClient(TcpClient&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+TcpClient::~TcpClient() {
+  close();
+}
+TcpClient::TcpClient(TcpClient&& o) noexcept : fd_(o.fd_) {
+  o.fd_ = -1;
+}
 TcpClient& TcpClient::operator=(TcpClient&& o) noexcept {
   if (this != &o) {
     close();
@@ -868,9 +879,9 @@ bool redisPing(uint16_t port, milliseconds timeout) {
 
 Redis::Redis() {
   port_ = freePort();
-  proc_ = std::make_unique<Process>(std::vector<std::string>{
-      "redis-server", "--port", std::to_string(port_), "--save", "", "--appendonly", "no",
-      "--bind", "127.0.0.1", "--dir", tempDir()});
+  proc_ = std::make_unique<Process>(
+      std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--save", "",
+                               "--appendonly", "no", "--bind", "127.0.0.1", "--dir", tempDir()});
   bool up = waitFor([&] { return !proc_->running() || redisPing(port_, milliseconds(200)); },
                     milliseconds(10000)) &&
             proc_->running();
@@ -905,14 +916,15 @@ Pilotfish::Pilotfish(const std::string& yaml, Options options) {
   for (const char* a : {PILOTFISH_BINARY, "run", "-c"}) argv.emplace_back(a);
   argv.push_back(config_path_);
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  proc_ = std::make_unique<Process>(
-      std::move(argv), Process::Options{.env = options.env, .nofile = options.nofile});
+  proc_ = std::make_unique<Process>(std::move(argv),
+                                    Process::Options{.env = options.env, .nofile = options.nofile});
   if (!options.wait_ready) return;
   bool up = waitFor([&] { return !proc_->running() || ready(); }, options.ready_timeout) &&
             proc_->running();
   if (!up) {
-    std::string why = proc_->running() ? "not ready in time"
-                                       : "exited (" + proc_->wait(milliseconds(0))->describe() + ")";
+    std::string why = proc_->running()
+                          ? "not ready in time"
+                          : "exited (" + proc_->wait(milliseconds(0))->describe() + ")";
     throw std::runtime_error("pilotfish " + why + "; config:\n" + text + "\noutput:\n" +
                              proc_->output());
   }

@@ -219,11 +219,11 @@ class TcpClient {
 class TestServer {
  public:
   enum class Mode {
-    kEcho,           ///< echoes every byte; on EOF shuts down its write side and closes
-    kSink,           ///< reads and discards; closes on EOF
-    kHold,           ///< accepts and never reads nor writes (a stuck upstream)
-    kFlood,          ///< writes as fast as the peer takes it, never reads
-    kGreetHalfClose, ///< sends "bye\n", shutdown(SHUT_WR), then reads and counts until EOF
+    kEcho,            ///< echoes every byte; on EOF shuts down its write side and closes
+    kSink,            ///< reads and discards; closes on EOF
+    kHold,            ///< accepts and never reads nor writes (a stuck upstream)
+    kFlood,           ///< writes as fast as the peer takes it, never reads
+    kGreetHalfClose,  ///< sends "bye\n", shutdown(SHUT_WR), then reads and counts until EOF
   };
 
   /// Listens on 127.0.0.1:freePort() at once; serves each connection on its own thread.
