@@ -65,24 +65,96 @@ struct LbConfig {
   LbPolicy policy = LbPolicy::kRoundRobin;
 };
 
+/// `pool:` of a cluster: upstream keepalive connections kept per worker and endpoint (HTTP).
+struct PoolConfig {
+  uint32_t max_idle_per_endpoint = 32;  ///< idle connections kept per worker and endpoint
+  /// An idle pooled connection is closed after this long; keep it below the upstreams' own
+  /// keepalive timeout (nginx: 75s) so that pilotfish, not the upstream, closes first.
+  Duration idle_timeout{50000};
+  uint32_t max_requests_per_connection = 0;  ///< 0 = unlimited
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;  ///< static endpoints (the only source in this version)
   Duration connect_timeout{1000};
   LbConfig lb;
+  PoolConfig pool;
 };
 
-enum class ListenerProtocol { kTcp };
+/// What a route retries on (`retries.on`), as bits.
+enum RetryOn : uint32_t {
+  kRetryConnectFailure = 1u << 0,  ///< `connect-failure`: connect refused or timed out
+  kRetryReset = 1u << 1,           ///< `reset`: upstream closed/reset before the response head
+  kRetry502 = 1u << 2,             ///< `502`
+  kRetry503 = 1u << 3,             ///< `503`
+  kRetry504 = 1u << 4,             ///< `504`: also the per-try timeout firing
+};
+
+/// `retries:` of a route.
+struct RetryConfig {
+  uint32_t attempts = 0;  ///< retries after the first try (0 = none), at most 10
+  uint32_t on = kRetryConnectFailure | kRetryReset;  ///< RetryOn bits
+  std::optional<Duration> per_try_timeout;           ///< unset = the route timeout only
+};
+
+struct HeaderMatchConfig {
+  std::string name;                  ///< lowercased by the loader
+  std::optional<std::string> value;  ///< exact value; unset = `present: true`
+};
+
+/// One entry of a listener's `routes:`. Every key of `match` must hold.
+struct RouteConfig {
+  std::optional<std::string> host;         ///< exact, case-insensitive, port ignored
+  std::optional<std::string> host_suffix;  ///< case-insensitive, port ignored
+  std::optional<std::string> path_prefix;  ///< begins with '/'
+  std::optional<std::string> path_exact;   ///< begins with '/'
+  std::optional<std::string> method;       ///< a token; case-sensitive
+  std::vector<HeaderMatchConfig> headers;  ///< `header:` (one map or a list of maps)
+  std::string cluster;
+  std::size_t cluster_index = 0;  ///< set by the loader
+  std::optional<Duration> timeout;         ///< whole request; unset = no limit
+  std::optional<std::string> prefix_rewrite;  ///< replaces the matched path_prefix
+  std::optional<std::string> host_rewrite;    ///< new Host value
+  bool upstream_host_from_request = false;    ///< chocon style (needs a dynamic_host cluster)
+  RetryConfig retries;
+};
+
+/// `tracing:` at the top level (defaults) or on an http listener (overrides them as a whole).
+struct TracingConfig {
+  bool propagate_b3 = true;   ///< `propagate` lists `b3`
+  bool propagate_w3c = true;  ///< `propagate` lists `w3c`
+  bool request_id = true;
+  double sample_rate = 0.01;  ///< 0..1
+};
+
+/// HTTP settings of an http listener (all keys are on the listener itself).
+struct HttpListenerConfig {
+  std::size_t max_request_headers_kb = 60;  ///< whole head; over it 431
+  std::size_t max_headers = 100;            ///< field lines; over it 431
+  std::size_t max_request_line_kb = 8;      ///< request line; over it 414
+  std::optional<uint64_t> max_request_body;  ///< bytes; over it 413; unset = unlimited
+  Duration request_headers_timeout{10000};  ///< a started head must complete in this; else 408
+  uint32_t max_hops = 10;                   ///< x-pilotfish-hops above this is 508
+  std::vector<RouteConfig> routes;          ///< first match wins; no match is 404
+  TracingConfig tracing;  ///< the listener's own block, else the top-level one, else defaults
+};
+
+enum class ListenerProtocol { kTcp, kHttp };
 
 struct ListenerConfig {
   std::string name;
   net::HostPort address;  ///< IP literal only
   ListenerProtocol protocol = ListenerProtocol::kTcp;
-  std::string cluster;            ///< name of a cluster in Config::clusters
+  /// tcp: name of a cluster in Config::clusters. http: optional; when set, a route
+  /// `{cluster: <it>}` that matches everything is appended after `routes`.
+  std::string cluster;
   std::size_t cluster_index = 0;  ///< index of that cluster in Config::clusters (set by the loader)
-  Duration idle_timeout{3600 *
-                        1000};   ///< no byte in either direction for this long closes the pair
+  /// tcp: no byte in either direction for this long closes the pair. http: a keepalive client
+  /// connection with no request in flight for this long is closed.
+  Duration idle_timeout{3600 * 1000};
   uint32_t max_connections = 0;  ///< per listener, across workers; 0 = unlimited
+  HttpListenerConfig http;       ///< protocol http only
 };
 
 struct Config {
@@ -95,6 +167,7 @@ struct Config {
   LogConfig log;
   /// One line per proxied connection (TCP) or request (HTTP); absent = no access log.
   std::optional<accesslog::AccessLogConfig> access_log;
+  TracingConfig tracing;  ///< top-level `tracing:`: defaults for http listeners
   std::vector<ClusterConfig> clusters;
   std::vector<ListenerConfig> listeners;
 
