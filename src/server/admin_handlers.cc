@@ -107,6 +107,9 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
     stats::render(r.body, c->listener_series());
     stats::render(r.body, c->cluster_series());
     stats::render(r.body, c->access_log_series());
+    stats::render(r.body, c->http_series());
+    stats::render(r.body, c->http_error_series());
+    stats::render(r.body, c->pool_series());
     renderClusterState(r.body, *c->clusters(), std::chrono::steady_clock::now());
     return r;
   });

@@ -11,7 +11,9 @@
 #include "pilotfish/cluster/cluster.h"
 #include "pilotfish/cluster/cluster_stats.h"
 #include "pilotfish/config/config.h"
+#include "pilotfish/http/http_stats.h"
 #include "pilotfish/net/listener_stats.h"
+#include "pilotfish/pool/idle_pool.h"
 #include "pilotfish/stats/prometheus.h"
 
 namespace pilotfish::server {
@@ -26,6 +28,9 @@ struct AdminContext {
   std::function<std::vector<stats::Series<net::ListenerStats>>()> listener_series;
   std::function<std::vector<stats::Series<cluster::ClusterStats>>()> cluster_series;
   std::function<std::vector<stats::Series<accesslog::AccessLogStats>>()> access_log_series;
+  std::function<std::vector<stats::Series<http::HttpStats>>()> http_series;
+  std::function<std::vector<stats::Series<http::HttpErrorCounter>>()> http_error_series;
+  std::function<std::vector<stats::Series<pool::PoolStats>>()> pool_series;
 };
 
 void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx);

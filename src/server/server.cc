@@ -55,6 +55,10 @@ class Server::Impl {
     started_at_ = Clock::now();
     clusters_ = cluster::buildAll(cfg, started_at_);
     shared_connections_ = std::make_unique<std::atomic<uint32_t>[]>(cfg.listeners.size());
+    for (const auto& l : cfg.listeners) {
+      routers_.push_back(l.protocol == config::ListenerProtocol::kHttp ? http::buildRouter(l)
+                                                                       : nullptr);
+    }
     if (cfg.access_log) {
       accesslog::AccessLoggerOptions opts;
       opts.workers = n;
@@ -115,15 +119,26 @@ class Server::Impl {
       st.clusters[c].stats = &st.cluster_stats[c];
       st.clusters[c].update(clusters_->clusters[c]);
     }
+    st.http = std::make_unique<http::HttpWorker>(io, cfg, st.clusters, st.pool_stats,
+                                                 access_log_.get(), i);
     for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
       const auto& lc = cfg.listeners[l];
-      auto proxy =
-          std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l], st.clusters[lc.cluster_index],
-                                          st.sessions, shared_connections_[l], access_log_.get(), i);
-      auto* p = proxy.get();
-      auto listener = std::make_unique<net::Listener>(
-          io, lc.name, st.listener_stats[l],
-          [p](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); });
+      net::Listener::AcceptFn on_accept;
+      if (lc.protocol == config::ListenerProtocol::kHttp) {
+        auto proxy = std::make_unique<http::HttpProxy>(lc, routers_[l], *st.http,
+                                                       st.listener_stats[l], st.http_stats[l],
+                                                       st.http_errors[l], shared_connections_[l]);
+        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); };
+        st.http_proxies.push_back(std::move(proxy));
+      } else {
+        auto proxy = std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l],
+                                                     st.clusters[lc.cluster_index], st.sessions,
+                                                     shared_connections_[l], access_log_.get(), i);
+        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); };
+        st.proxies.push_back(std::move(proxy));
+      }
+      auto listener =
+          std::make_unique<net::Listener>(io, lc.name, st.listener_stats[l], std::move(on_accept));
       std::string why;
       auto addr = net::SocketAddress::fromHostPort(lc.address);
       if (!addr || listener->bind(*addr, 4096, &why)) {
@@ -131,7 +146,6 @@ class Server::Impl {
                      addr ? why.c_str() : "invalid address");
         return false;
       }
-      st.proxies.push_back(std::move(proxy));
       st.listeners.push_back(std::move(listener));
     }
     return true;
@@ -154,6 +168,9 @@ class Server::Impl {
               if (access_log_) out.push_back({{}, access_log_->stats()});
               return out;
             },
+        .http_series = [this] { return httpSeries(); },
+        .http_error_series = [this] { return httpErrorSeries(); },
+        .pool_series = [this] { return poolSeries(); },
     };
     registerAdminHandlers(*admin_, std::move(ctx));
     auto addr = net::SocketAddress::fromHostPort(cfg_->admin.address);
@@ -185,6 +202,53 @@ class Server::Impl {
       out.push_back(std::move(s));
     }
     return out;
+  }
+
+  std::vector<stats::Series<http::HttpStats>> httpSeries() const {
+    std::vector<stats::Series<http::HttpStats>> out;
+    for (std::size_t l = 0; l < cfg_->listeners.size(); ++l) {
+      if (cfg_->listeners[l].protocol != config::ListenerProtocol::kHttp) continue;
+      stats::Series<http::HttpStats> s;
+      s.labels = {{"listener", cfg_->listeners[l].name}};
+      for (const auto& st : states_) s.per_worker.push_back(&st->http_stats[l]);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  std::vector<stats::Series<http::HttpErrorCounter>> httpErrorSeries() const {
+    std::vector<stats::Series<http::HttpErrorCounter>> out;
+    for (std::size_t l = 0; l < cfg_->listeners.size(); ++l) {
+      if (cfg_->listeners[l].protocol != config::ListenerProtocol::kHttp) continue;
+      for (std::size_t t = 0; t < http::HttpErrorStats::kSlots; ++t) {
+        std::string_view token = http::HttpErrorStats::token(t);
+        if (token.empty()) continue;
+        stats::Series<http::HttpErrorCounter> s;
+        s.labels = {{"listener", cfg_->listeners[l].name}, {"token", std::string(token)}};
+        for (const auto& st : states_) s.per_worker.push_back(&st->http_errors[l].slots[t]);
+        out.push_back(std::move(s));
+      }
+    }
+    return out;
+  }
+
+  std::vector<stats::Series<pool::PoolStats>> poolSeries() const {
+    std::vector<stats::Series<pool::PoolStats>> out;
+    if (!hasHttpListener()) return out;
+    for (std::size_t c = 0; c < cfg_->clusters.size(); ++c) {
+      stats::Series<pool::PoolStats> s;
+      s.labels = {{"cluster", cfg_->clusters[c].name}};
+      for (const auto& st : states_) s.per_worker.push_back(&st->pool_stats[c]);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  bool hasHttpListener() const {
+    for (const auto& l : cfg_->listeners) {
+      if (l.protocol == config::ListenerProtocol::kHttp) return true;
+    }
+    return false;
   }
 
   int64_t activeConnections() const {
@@ -244,6 +308,7 @@ class Server::Impl {
       done.push_back(p->get_future());
       workers_[i]->post([st = states_[i].get(), p] {
         for (auto& l : st->listeners) l->stop();
+        st->http->drain();  // idle keepalive connections close now, busy ones after a response
         p->set_value();
       });
     }
@@ -266,6 +331,8 @@ class Server::Impl {
         done.push_back(p->get_future());
         workers_[i]->post([st = states_[i].get(), p] {
           st->sessions.closeAll();
+          st->http->sessions.closeAll();
+          st->http->drain();
           p->set_value();
         });
       }
@@ -299,6 +366,7 @@ class Server::Impl {
   std::vector<std::unique_ptr<event::Worker>> workers_;
   std::vector<std::unique_ptr<WorkerState>> states_;  // destroyed before workers_ (io_contexts)
   std::unique_ptr<std::atomic<uint32_t>[]> shared_connections_;
+  std::vector<std::shared_ptr<const http::Router>> routers_;  // per listener; null for tcp
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<accesslog::AccessLogger> access_log_;  // outlives the workers that submit
   cluster::ClusterSetPtr clusters_;

@@ -15,25 +15,14 @@
 #include "pilotfish/cluster/cluster.h"
 #include "pilotfish/cluster/cluster_stats.h"
 #include "pilotfish/config/config.h"
-#include "pilotfish/lb/round_robin.h"
+#include "pilotfish/lb/cluster_view.h"
 #include "pilotfish/net/listener_stats.h"
 
 namespace pilotfish::tcp {
 
 class TcpSession;
 
-/// Worker-local view of one cluster: the current snapshot and its LB state.
-struct ClusterView {
-  cluster::ClusterSnapshotPtr snapshot;
-  lb::RoundRobin lb;
-  cluster::ClusterStats* stats = nullptr;
-
-  /// Swaps in a new snapshot (between connections; sessions keep the one they started with).
-  void update(cluster::ClusterSnapshotPtr s) {
-    snapshot = std::move(s);
-    lb.reset(*snapshot);
-  }
-};
+using ClusterView = lb::ClusterView;
 
 /// Intrusive list of the live sessions of one worker, so drain can close them all.
 struct SessionList {

@@ -1,0 +1,97 @@
+#pragma once
+// L7 proxy for `protocol: http` listeners (HTTP/1.1 to the app): strict parsing, routing to
+// clusters, keepalive pools per worker and endpoint, forwarding/tracing headers, timeouts,
+// retries, proxy-made error responses with `x-pilotfish-error`, one access-log entry per
+// request. Worker-local: one HttpProxy per listener per worker; everything a connection does
+// runs on that worker's thread. See docs/architecture.md ("life of an HTTP request").
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "pilotfish/accesslog/access_logger.h"
+#include "pilotfish/config/config.h"
+#include "pilotfish/http/http_stats.h"
+#include "pilotfish/http/router.h"
+#include "pilotfish/lb/cluster_view.h"
+#include "pilotfish/net/listener_stats.h"
+#include "pilotfish/net/socket_address.h"
+#include "pilotfish/pool/idle_pool.h"
+#include "pilotfish/tracing/id_generator.h"
+#include "pilotfish/tracing/propagation.h"
+
+namespace pilotfish::http {
+
+class H1Session;
+
+/// Intrusive list of one worker's live HTTP connections (drain closes them).
+struct HttpSessionList {
+  H1Session* head = nullptr;
+  std::size_t size = 0;
+  void add(H1Session* s);
+  void remove(H1Session* s);
+  /// Graceful: idle keepalive connections close now, busy ones after their response.
+  void drain();
+  /// drain_timeout expired: closes every connection. Returns how many.
+  std::size_t closeAll();
+};
+
+/// What every http listener of one worker shares: pools, ID generator, session list.
+struct HttpWorker {
+  HttpWorker(boost::asio::io_context& io, const config::Config& cfg,
+             std::vector<lb::ClusterView>& clusters, std::vector<pool::PoolStats>& pool_stats,
+             accesslog::AccessLogger* access_log, std::size_t index);
+  ~HttpWorker();
+
+  boost::asio::io_context& io;
+  std::vector<lb::ClusterView>& clusters;              ///< indexed like Config::clusters
+  std::vector<std::unique_ptr<pool::IdlePool>> pools;  ///< indexed like Config::clusters
+  std::vector<net::SocketAddress> own_addresses;       ///< every listener (loop protection)
+  tracing::IdGenerator ids;             ///< seeded from the OS; used only on this worker's thread
+  accesslog::AccessLogger* access_log;  ///< may be null
+  std::size_t index;
+  HttpSessionList sessions;
+  bool draining = false;
+
+  /// Drain: no new keepalive requests; idle connections and pooled upstreams are closed.
+  void drain();
+  /// True when `a` is one of our own listeners (an unspecified listener address matches
+  /// every local address on its port, approximated as loopback + unspecified).
+  bool isOwnListener(const net::SocketAddress& a) const;
+};
+
+class HttpProxy {
+ public:
+  HttpProxy(const config::ListenerConfig& cfg, std::shared_ptr<const Router> router,
+            HttpWorker& worker, net::ListenerStats& listener_stats, HttpStats& stats,
+            HttpErrorStats& errors, std::atomic<uint32_t>& shared_connections);
+
+  /// Takes ownership of an accepted client socket.
+  void onAccept(boost::asio::ip::tcp::socket&& socket);
+
+  /// Bytes read from a socket at a time, and the high-water mark of each direction's buffer.
+  static constexpr std::size_t kReadSize = 16 * 1024;
+  static constexpr std::size_t kHighWater = 64 * 1024;
+  /// Request body bytes kept so a failed try can be replayed; a longer body is not retried.
+  static constexpr std::size_t kReplayLimit = 64 * 1024;
+
+ private:
+  friend class H1Session;
+  const config::ListenerConfig& cfg_;
+  std::shared_ptr<const Router> router_;
+  HttpWorker& worker_;
+  net::ListenerStats& listener_stats_;
+  HttpStats& stats_;
+  HttpErrorStats& errors_;
+  std::atomic<uint32_t>& shared_connections_;
+  H1Limits limits_;
+  tracing::TracingSettings tracing_;
+};
+
+/// Builds the immutable route table of an http listener (shared by all workers).
+std::shared_ptr<const Router> buildRouter(const config::ListenerConfig& cfg);
+
+}  // namespace pilotfish::http

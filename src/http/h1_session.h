@@ -1,0 +1,230 @@
+#pragma once
+// One client connection of an http listener and the upstream connection serving its current
+// request. Private to src/http. Worker-local.
+//
+// Driving: sockets are non-blocking; every event (readiness, connect, timer) sets a flag and
+// calls drive(), which makes progress in every direction (read client, parse, move body, write
+// upstream, read upstream, parse, move body, write client) until nothing can move without
+// waiting, then waits only for what it needs. One request at a time per connection: pipelined
+// requests wait in the input buffer until the previous response is complete.
+// Lifetime: owned by shared_ptrs held by pending operations; the worker's HttpSessionList keeps
+// a raw pointer that is removed in close().
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pilotfish/http/h1_body.h"
+#include "pilotfish/http/h1_request_parser.h"
+#include "pilotfish/http/h1_response_parser.h"
+#include "pilotfish/http/http_proxy.h"
+
+namespace pilotfish::http {
+
+/// A byte buffer with a read and a write position over reusable storage.
+class IoBuffer {
+ public:
+  std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+  std::size_t size() const { return end_ - begin_; }
+  bool empty() const { return begin_ == end_; }
+  char* writePtr() { return data_.data() + end_; }
+  std::size_t room() const { return data_.size() - end_; }
+  void commit(std::size_t n) { end_ += n; }
+  void consume(std::size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  void clear() { begin_ = end_ = 0; }
+  std::size_t capacity() const { return data_.size(); }
+  /// Makes room for at least `want` more bytes: moves the content to the front, then grows the
+  /// storage up to `max_capacity`. Returns room().
+  std::size_t prepare(std::size_t want, std::size_t max_capacity);
+  /// Releases the storage when empty (idle connections keep no buffers).
+  void shrink() {
+    if (empty()) std::string().swap(data_);
+  }
+
+ private:
+  std::string data_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+class H1Session : public std::enable_shared_from_this<H1Session> {
+ public:
+  H1Session(HttpProxy& proxy, boost::asio::ip::tcp::socket&& client);
+  ~H1Session();
+
+  void start();
+  /// drain_timeout expired or fatal error: closes both sides now (RST when `forced`).
+  void close(bool forced);
+  /// Graceful drain: closes now when idle, else after the current response.
+  void drain();
+
+  H1Session* prev = nullptr;  ///< HttpSessionList links
+  H1Session* next = nullptr;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class Phase : uint8_t {
+    kHead,      ///< reading a request head (or idle between requests)
+    kExchange,  ///< a request is being proxied
+    kLocal,     ///< writing a proxy-made response
+    kTunnel,    ///< after a 101: bytes both ways
+    kLinger,    ///< response sent, our side shut down; discarding input until EOF
+  };
+  enum class Up : uint8_t { kNone, kConnecting, kOpen };
+
+  void drive();
+  bool readClient();
+  bool processClient();
+  bool writeUpstream();
+  bool readUpstream();
+  bool processUpstream();
+  bool writeClient();
+  bool checkDone();
+  void armWaits();
+  bool wantClientRead() const;
+  bool wantUpstreamRead() const;
+  std::size_t clientPending() const { return dout_.size() - dout_sent_; }
+  std::size_t upstreamPending() const;
+  void clientGone();
+
+  void onRequestHead(std::size_t head_len);
+  bool feedRequestBody();
+  void startUpstream(std::optional<std::size_t> forced);
+  void connectTo(std::size_t index);
+  void onConnectFailed(std::size_t index, bool timed_out);
+  void onUpstreamOpen();
+  void onResponseHead(std::size_t consumed);
+  bool moveResponseBody();
+  /// The upstream failed before a response head: retry when allowed, else answer `e`.
+  void upstreamFailed(ProxyError e, bool may_retry);
+  void retry();
+  /// Done with the upstream connection: back to the pool when `reusable`, else closed.
+  void releaseUpstream(bool reusable);
+  void resetUpstream(bool abortive);
+  void finishExchange();
+  void finishLog();
+  void nextRequest();
+  void localResponse(uint16_t status, std::string_view token, bool close_after);
+  void localError(ProxyError e);
+  void rejectRequest(const H1Result& r);
+  void abortClient(ProxyError e);
+  void lingerClose();
+  void countStatus(uint16_t status);
+  void writeAccessLog();
+  bool idempotent() const;
+
+  void armClientTimer(Clock::time_point deadline);
+  void onClientTimer();
+  void armUpstreamTimer();
+  void onUpstreamTimer();
+
+  HttpProxy& proxy_;
+  boost::asio::ip::tcp::socket down_;
+  boost::asio::ip::tcp::socket up_;
+  boost::asio::steady_timer down_timer_;
+  boost::asio::steady_timer up_timer_;
+  Clock::time_point down_deadline_{Clock::time_point::max()};
+  Clock::time_point down_timer_expiry_{Clock::time_point::max()};
+  int down_timer_waits_ = 0;
+  int up_timer_waits_ = 0;
+  Clock::time_point connect_deadline_{Clock::time_point::max()};
+  Clock::time_point try_deadline_{Clock::time_point::max()};
+  Clock::time_point request_deadline_{Clock::time_point::max()};
+  Clock::time_point up_timer_expiry_{Clock::time_point::max()};
+
+  Phase phase_ = Phase::kHead;
+  Up up_state_ = Up::kNone;
+  bool closed_ = false;
+  bool closing_ = false;  ///< no further request on this connection (drain, close, error)
+  // Readiness (true until a call returned EAGAIN) and outstanding waits.
+  bool down_readable_ = true, down_writable_ = true, up_readable_ = true, up_writable_ = true;
+  bool down_read_wait_ = false, down_write_wait_ = false;
+  bool up_read_wait_ = false, up_write_wait_ = false;
+  bool down_eof_ = false, up_eof_ = false;
+  bool down_reset_ = false, up_error_ = false;
+  bool driving_ = false;
+  bool in_request_ = false;   ///< counted in requests_active
+  bool log_pending_ = false;  ///< an access-log entry is owed for the current request
+  bool local_close_ = false;  ///< close after the proxy-made response
+  uint32_t up_gen_ = 0;       ///< bumped whenever up_ is closed or pooled (stale handlers)
+  Clock::time_point conn_start_;
+
+  // Client side.
+  IoBuffer din_;      ///< bytes from the client: request head, body, pipelined requests
+  std::string dout_;  ///< bytes to the client; dout_[dout_sent_, size) still to write
+  std::size_t dout_sent_ = 0;
+  H1RequestParser parser_;
+  H1RequestHead req_;
+  std::string client_ip_;
+  bool head_started_ = false;  ///< a byte of the current request arrived
+
+  // The current request.
+  Clock::time_point req_start_;
+  const Route* route_ = nullptr;
+  const config::RouteConfig* route_cfg_ = nullptr;
+  std::string method_, authority_, path_, norm_path_, target_;
+  H1Method method_id_ = H1Method::kOther;
+  H1Version version_ = H1Version::kHttp11;
+  bool keep_alive_ = true;
+  bool websocket_ = false;
+  bool head_request_ = false;
+  bool expect_continue_ = false;
+  bool continue_sent_ = false;
+  H1BodyKind req_body_kind_ = H1BodyKind::kNone;
+  H1ContentLengthBody req_cl_;
+  H1ChunkedDecoder req_chunked_;
+  bool req_done_ = false;  ///< whole request body read from the client
+  uint64_t body_in_ = 0;   ///< request body bytes from the client
+  uint64_t body_out_ = 0;  ///< response body bytes to the client
+  tracing::PropagationResult prop_;
+  bool traced_ = false;
+  ProxyError error_ = ProxyError::kNone;
+  std::string_view error_token_;  ///< access-log error (static storage)
+  uint16_t status_ = 0;           ///< status sent to the client (0 = none yet)
+
+  // Upstream side of the current request.
+  std::size_t cluster_ = 0;
+  cluster::ClusterSnapshotPtr snapshot_;
+  std::vector<bool> tried_;
+  std::size_t endpoint_ = 0;
+  bool attempted_ = false;  ///< an endpoint was picked for this request
+  ProxyError last_failure_ = ProxyError::kNoHealthyUpstream;
+  bool connect_timed_out_ = false;
+  Clock::time_point connect_started_;
+  uint32_t up_requests_ = 0;  ///< requests the upstream connection carried before this one
+  bool up_reused_ = false;
+  bool no_pool_ = false;  ///< a stale pooled connection failed: use a fresh one
+  uint32_t retries_left_ = 0;
+  std::string up_head_;  ///< serialized request head
+  std::size_t up_head_sent_ = 0;
+  std::string up_body_;  ///< request body bytes to send (kept whole while replayable)
+  std::size_t up_body_sent_ = 0;
+  bool replayable_ = true;         ///< up_body_ still holds every body byte sent
+  bool req_sent_ = false;          ///< head and whole body written upstream
+  uint64_t up_bytes_written_ = 0;  ///< this try
+  Clock::time_point up_sent_at_;
+  uint64_t upstream_time_us_ = 0;
+  IoBuffer uin_;  ///< bytes from the upstream
+  H1ResponseParser rparser_;
+  H1ResponseHead resp_;
+  bool resp_head_done_ = false;
+  bool resp_head_sent_ = false;
+  bool resp_done_ = false;
+  uint64_t resp_bytes_ = 0;                       ///< bytes received from the upstream this try
+  H1BodyKind resp_in_kind_ = H1BodyKind::kNone;   ///< framing from the upstream
+  H1BodyKind resp_out_kind_ = H1BodyKind::kNone;  ///< framing to the client
+  H1ContentLengthBody resp_cl_;
+  H1ChunkedDecoder resp_chunked_;
+  bool up_keep_alive_ = false;
+  bool tunnel_up_shut_ = false, tunnel_down_shut_ = false;
+};
+
+}  // namespace pilotfish::http

@@ -1,0 +1,170 @@
+#include "pilotfish/http/http_proxy.h"
+
+#include <netinet/in.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "http/h1_session.h"
+
+namespace pilotfish::http {
+
+void HttpSessionList::add(H1Session* s) {
+  s->prev = nullptr;
+  s->next = head;
+  if (head != nullptr) head->prev = s;
+  head = s;
+  ++size;
+}
+
+void HttpSessionList::remove(H1Session* s) {
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    head = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  --size;
+}
+
+void HttpSessionList::drain() {
+  for (H1Session* s = head; s != nullptr;) {
+    H1Session* next = s->next;  // drain() may close and unlink s
+    s->drain();
+    s = next;
+  }
+}
+
+std::size_t HttpSessionList::closeAll() {
+  std::size_t n = 0;
+  while (head != nullptr) {
+    head->close(true);
+    ++n;
+  }
+  return n;
+}
+
+HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config& cfg,
+                       std::vector<lb::ClusterView>& cluster_views,
+                       std::vector<pool::PoolStats>& pool_stats, accesslog::AccessLogger* logger,
+                       std::size_t worker_index)
+    : io(io_context), clusters(cluster_views), access_log(logger), index(worker_index) {
+  for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
+    const auto& pc = cfg.clusters[c].pool;
+    pool::PoolConfig p;
+    p.max_idle_per_endpoint = pc.max_idle_per_endpoint;
+    p.idle_timeout = pc.idle_timeout;
+    p.max_requests_per_connection = pc.max_requests_per_connection;
+    pools.push_back(std::make_unique<pool::IdlePool>(io, p, pool_stats[c]));
+  }
+  for (const auto& l : cfg.listeners) {
+    if (auto a = net::SocketAddress::fromHostPort(l.address)) own_addresses.push_back(*a);
+  }
+}
+
+HttpWorker::~HttpWorker() = default;
+
+void HttpWorker::drain() {
+  draining = true;
+  sessions.drain();
+  for (auto& p : pools) p->clear();
+}
+
+namespace {
+
+uint16_t portOf(const net::SocketAddress& a) {
+  if (a.storage.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_port);
+}
+
+bool isUnspecified(const net::SocketAddress& a) {
+  if (a.storage.ss_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr == htonl(INADDR_ANY);
+  }
+  const auto& addr = reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr;
+  return IN6_IS_ADDR_UNSPECIFIED(&addr);
+}
+
+bool isLoopback(const net::SocketAddress& a) {
+  if (a.storage.ss_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto& addr = reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&addr);
+}
+
+}  // namespace
+
+bool HttpWorker::isOwnListener(const net::SocketAddress& a) const {
+  for (const auto& own : own_addresses) {
+    if (own == a) return true;
+    if (isUnspecified(own) && portOf(own) == portOf(a) && (isLoopback(a) || isUnspecified(a))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+HttpProxy::HttpProxy(const config::ListenerConfig& cfg, std::shared_ptr<const Router> router,
+                     HttpWorker& worker, net::ListenerStats& listener_stats, HttpStats& stats,
+                     HttpErrorStats& errors, std::atomic<uint32_t>& shared_connections)
+    : cfg_(cfg),
+      router_(std::move(router)),
+      worker_(worker),
+      listener_stats_(listener_stats),
+      stats_(stats),
+      errors_(errors),
+      shared_connections_(shared_connections) {
+  limits_.max_head_bytes = cfg.http.max_request_headers_kb * 1024;
+  limits_.max_headers = cfg.http.max_headers;
+  limits_.max_line_bytes = cfg.http.max_request_line_kb * 1024;
+  const auto& t = cfg.http.tracing;
+  tracing_.propagate_b3 = t.propagate_b3;
+  tracing_.propagate_w3c = t.propagate_w3c;
+  tracing_.request_id = t.request_id;
+  tracing_.sample_rate = t.sample_rate;
+}
+
+void HttpProxy::onAccept(boost::asio::ip::tcp::socket&& socket) {
+  if (cfg_.max_connections != 0) {
+    uint32_t n = shared_connections_.fetch_add(1, std::memory_order_relaxed);
+    if (n >= cfg_.max_connections) {
+      shared_connections_.fetch_sub(1, std::memory_order_relaxed);
+      listener_stats_.accepted.inc();
+      listener_stats_.overflow.inc();
+      errors_.count(ProxyError::kOverflow);
+      boost::system::error_code ec;
+      socket.close(ec);
+      return;
+    }
+  }
+  std::make_shared<H1Session>(*this, std::move(socket))->start();
+}
+
+std::shared_ptr<const Router> buildRouter(const config::ListenerConfig& cfg) {
+  std::vector<Route> routes;
+  routes.reserve(cfg.http.routes.size());
+  for (const auto& rc : cfg.http.routes) {
+    Route r;
+    r.match.host = rc.host;
+    r.match.host_suffix = rc.host_suffix;
+    r.match.path_prefix = rc.path_prefix;
+    r.match.path_exact = rc.path_exact;
+    r.match.method = rc.method;
+    for (const auto& h : rc.headers) r.match.headers.push_back(HeaderMatch{h.name, h.value});
+    r.cluster = rc.cluster;
+    r.cluster_index = rc.cluster_index;
+    r.timeout = rc.timeout;
+    r.prefix_rewrite = rc.prefix_rewrite;
+    r.host_rewrite = rc.host_rewrite;
+    r.upstream_host_from_request = rc.upstream_host_from_request;
+    routes.push_back(std::move(r));
+  }
+  return std::make_shared<const Router>(std::move(routes));
+}
+
+}  // namespace pilotfish::http
