@@ -11,8 +11,11 @@ BUILD_PKGS=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libgtest-dev libgmock-dev
 )
 # Real peers and clients used by the tests, the quickstart and bench/.
+# nginx: in Debian 12 this package carries the binary (ssl, proxy, upstream keepalive built in);
+# nginx-light is only a metapackage adding the echo module.
 TEST_PKGS=(
   redis-server redis-tools haproxy curl python3 procps iproute2 netcat-openbsd
+  nginx wrk openssl
 )
 # What the epoll binary links (ldd + dpkg -S); libc/libstdc++ are in every Debian image.
 RUNTIME_PKGS=(

@@ -1,6 +1,7 @@
 #pragma once
-// Integration-test harness: runs the built pilotfish binary and real peers (redis-server, small
-// in-process TCP servers) on loopback, and talks to them with blocking POSIX sockets.
+// Integration-test harness: runs the built pilotfish binary and real peers (redis-server, nginx,
+// the Python HTTP backend in tests/integration/backends/, small in-process TCP servers) on
+// loopback, and talks to them with blocking POSIX sockets (or curl).
 //
 // Parallel safety (ctest -j runs every test case as its own process): every port comes from
 // freePort(), every file lives in a per-process temp dir (mkdtemp), every child runs in its own
@@ -142,6 +143,14 @@ struct HttpResponse {
   std::string body;
   std::string raw;  ///< everything received
   std::string header(const std::string& name) const;
+  // Filled by parseResponse / readResponse / parseResponses (not by http / httpRaw):
+  std::string version;  ///< "HTTP/1.1"
+  std::string reason;   ///< reason phrase
+  /// Every header line in received order, names as sent (duplicates kept).
+  std::vector<std::pair<std::string, std::string>> header_list;
+  bool chunked = false;  ///< the body came chunked (`body` is decoded)
+  /// Number of header lines named `name` (case-insensitive).
+  int headerCount(const std::string& name) const;
 };
 
 /// One blocking HTTP/1.1 request to 127.0.0.1:port ("Connection: close"; read until EOF).
@@ -212,6 +221,39 @@ class TcpClient {
  private:
   int fd_ = -1;
 };
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/1.1 on the wire (keepalive, pipelining, misbehaving peers)
+
+/// What rawHttp got back.
+struct RawExchange {
+  int connect_error = 0;          ///< errno of the connect; 0 when connected
+  std::string data;               ///< every byte received
+  ReadEnd end = ReadEnd::kError;  ///< how reading stopped
+  /// The peer closed (FIN or RST) rather than the deadline passing.
+  bool peerClosed() const { return end == ReadEnd::kEof || end == ReadEnd::kReset; }
+};
+/// Connects to 127.0.0.1:port, sends `bytes` verbatim (reading concurrently) and reads until the
+/// peer closes or `timeout` passes. Does not shut down its own write side: a keepalive peer that
+/// answers and waits for more shows as end == kTimeout with the answer in `data`.
+RawExchange rawHttp(uint16_t port, const std::string& bytes,
+                    milliseconds timeout = milliseconds(5000));
+
+/// Parses one HTTP/1.x response at the start of `data`, framed as RFC 9112 says: no body for
+/// 1xx, 204, 304 and answers to HEAD (`head_request`), else chunked (decoded into `body`; it wins
+/// over content-length), else content-length, else until EOF (complete only when `at_eof`).
+/// Returns nullopt while `data` does not hold a complete response; sets `consumed` to the bytes
+/// it took (also `raw`). Throws std::runtime_error on a malformed status line, header or chunk.
+std::optional<HttpResponse> parseResponse(const std::string& data, std::size_t& consumed,
+                                          bool at_eof, bool head_request = false);
+/// Every complete response in `data` (what one connection received, up to its end), in order,
+/// 1xx interim responses included. Trailing bytes that are not a complete response are ignored.
+std::vector<HttpResponse> parseResponses(const std::string& data);
+/// Reads the next complete response (an interim 1xx counts as one) from `c`, keeping bytes
+/// beyond it in `buf` for the next call. nullopt when the connection ended or `timeout` passed
+/// first (`end`, if given, says which).
+std::optional<HttpResponse> readResponse(TcpClient& c, std::string& buf, milliseconds timeout,
+                                         bool head_request = false, ReadEnd* end = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // In-process TCP peer (an upstream the test controls)
@@ -324,6 +366,169 @@ class Pilotfish {
  private:
   std::string config_path_;
   uint16_t admin_port_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// TLS material, HTTP peers
+
+/// A fresh directory under tempDir() whose name starts with `prefix`.
+std::string makeTempDir(const std::string& prefix);
+
+/// A certificate and its private key (PEM files).
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+};
+
+/// A throwaway CA made with the openssl CLI (EC P-256, valid 3 days) in its own directory under
+/// tempDir(), and a server certificate it signed for `server_name` with subjectAltName
+/// DNS:<server_name>, IP:127.0.0.1 (serverAuth). Throws with openssl's output on failure.
+struct TestCa {
+  explicit TestCa(const std::string& server_name = "test.pf.internal");
+
+  std::string dir;          ///< holds all the files below
+  std::string server_name;  ///< the DNS name in the server certificate
+  std::string ca_cert;      ///< dir/ca.pem (what a client trusts: curl --cacert)
+  std::string ca_key;       ///< dir/ca.key
+  std::string server_cert;  ///< dir/server.pem
+  std::string server_key;   ///< dir/server.key
+
+  TlsFiles server() const { return {server_cert, server_key}; }
+  /// Issues another certificate signed by this CA as dir/<stem>.pem and dir/<stem>.key.
+  /// `sans`: subjectAltName entries like "DNS:a.example" or "IP:127.0.0.1" (may be empty);
+  /// `client`: extendedKeyUsage clientAuth instead of serverAuth.
+  TlsFiles issue(const std::string& stem, const std::string& common_name,
+                 const std::vector<std::string>& sans, bool client = false) const;
+};
+
+/// Counters of an HttpBackend (GET /__stats). Admin requests, and connections that carried only
+/// admin requests, are not counted.
+struct BackendStats {
+  long connections = -1;  ///< TCP connections accepted
+  long requests = -1;     ///< requests received
+  long open = -1;         ///< connections open now
+  long accepted = -1;     ///< every connection, the admin ones included
+};
+
+/// The Python test backend tests/integration/backends/http_backend.py on 127.0.0.1:freePort():
+/// an HTTP/1.1 server that answers with a JSON description of each request and misbehaves on
+/// request (path or `x-backend-mode` header: see the script's docstring). Ready when
+/// constructed; killed when destroyed.
+class HttpBackend {
+ public:
+  struct Options {
+    /// Both set: port() speaks TLS, and a plaintext listener on plainPort() shares its state.
+    std::string tls_cert;
+    std::string tls_key;
+    /// The backend closes a keepalive connection idle this long (0: never).
+    milliseconds idle_timeout{0};
+    bool verbose = false;  ///< log connections and requests to its output
+    milliseconds ready_timeout{15000};
+  };
+
+  HttpBackend();
+  explicit HttpBackend(Options options);
+  ~HttpBackend();  ///< prints the backend's output when the test has failed
+  HttpBackend(const HttpBackend&) = delete;
+  HttpBackend& operator=(const HttpBackend&) = delete;
+
+  uint16_t port() const { return port_; }
+  /// The plaintext port: port() without TLS.
+  uint16_t plainPort() const { return plain_port_; }
+  bool tls() const { return tls_; }
+  /// "http://127.0.0.1:PORT" + target (https:// with TLS; the IP is in TestCa's certificate).
+  std::string url(const std::string& target = "/") const;
+  /// GET /__stats on plainPort(). Throws when it does not answer.
+  BackendStats stats();
+  /// Polls stats() until `pred` holds or `deadline` passes; returns the last value.
+  BackendStats waitStats(const std::function<bool(const BackendStats&)>& pred,
+                         milliseconds deadline = milliseconds(5000));
+  /// GET /__conns: one object per counted connection (conn_id, peer_port, port, requests, open,
+  /// closed_by).
+  boost::json::array conns();
+  Process& process() { return *proc_; }
+  std::string output() const { return proc_->output(); }
+  /// Path of http_backend.py.
+  static std::string scriptPath();
+
+ private:
+  uint16_t port_ = 0;
+  uint16_t plain_port_ = 0;
+  bool tls_ = false;
+  std::unique_ptr<Process> proc_;
+};
+
+/// One line of an Nginx access log.
+struct NginxLogLine {
+  long connection = 0;           ///< $connection: serial number of the client connection
+  long connection_requests = 0;  ///< $connection_requests: requests on it so far
+  int status = 0;
+  std::string method;
+  std::string uri;     ///< $request_uri
+  std::string scheme;  ///< http / https
+  std::string host;
+  long remote_port = 0;
+  long bytes_sent = 0;
+  std::string x_request_id;  ///< the request's X-Request-Id header
+  std::string traceparent;   ///< the request's traceparent header
+  std::string raw;           ///< the JSON line
+};
+
+/// nginx on 127.0.0.1 with a config written into its own temp dir (pid, logs, temp paths all
+/// inside; `daemon off; master_process off;`), ready when constructed. It serves:
+///   location /                 200, text/plain, Options::body
+///   location = /echo-headers   200, text/plain: "name: value" lines for the method, URI,
+///                              version, scheme, $connection, $connection_requests and a fixed
+///                              set of request headers (host, user-agent, connection, x-request-id,
+///                              traceparent, tracestate, x-b3-*, x-forwarded-*, forwarded, via,
+///                              x-real-ip, x-test, content-length, transfer-encoding, te, upgrade)
+///   location /static/          files in dir()/static/ ("10k": 10240 bytes)
+///   location /proxy/           with Options::upstream_port: proxy_pass to 127.0.0.1:PORT/ over
+///                              HTTP/1.1 with an upstream keepalive pool
+/// and logs each request (except the harness's readiness probe) as a JSON line (NginxLogLine).
+class Nginx {
+ public:
+  struct Options {
+    std::string body = "hello from nginx\n";
+    std::string keepalive_timeout = "75s";  ///< nginx syntax
+    int keepalive_requests = 1000;
+    /// Both set: a TLS listener on tlsPort() too (same locations).
+    std::string tls_cert;
+    std::string tls_key;
+    bool tls_http2 = false;      ///< offer h2 (ALPN) on the TLS listener
+    uint16_t upstream_port = 0;  ///< nonzero: location /proxy/ (see above)
+    std::string extra_server;    ///< more directives inside the server block
+    std::string extra_http;      ///< more directives inside the http block
+    milliseconds ready_timeout{10000};
+  };
+
+  Nginx();
+  explicit Nginx(Options options);
+  ~Nginx();  ///< prints the error log when the test has failed
+  Nginx(const Nginx&) = delete;
+  Nginx& operator=(const Nginx&) = delete;
+
+  uint16_t port() const { return port_; }
+  uint16_t tlsPort() const { return tls_port_; }  ///< 0 without TLS
+  const std::string& dir() const { return dir_; }
+  const std::string& configText() const { return config_; }
+  std::string accessLogPath() const { return dir_ + "/access.log"; }
+  std::string errorLog() const;
+  /// The access log so far, one entry per complete line.
+  std::vector<NginxLogLine> accessLog() const;
+  /// Polls until the access log has at least `n` lines; returns what it has then.
+  std::vector<NginxLogLine> waitAccessLog(std::size_t n,
+                                          milliseconds deadline = milliseconds(5000)) const;
+  /// Distinct client connections ($connection) in the access log.
+  std::size_t connectionsLogged() const;
+  Process& process() { return *proc_; }
+
+ private:
+  std::string dir_;
+  std::string config_;
+  uint16_t port_ = 0;
+  uint16_t tls_port_ = 0;
   std::unique_ptr<Process> proc_;
 };
 
