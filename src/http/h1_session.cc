@@ -39,7 +39,7 @@ bool wouldBlock(const boost::system::error_code& ec) {
 }  // namespace
 
 std::size_t IoBuffer::prepare(std::size_t want, std::size_t max_capacity) {
-  if (room() >= want) return room();
+  if (room() >= want || pinned_) return room();
   if (begin_ != 0) {
     std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
     end_ -= begin_;
@@ -88,10 +88,8 @@ void H1Session::drive() {
   if (closed_ || driving_) return;
   driving_ = true;
   for (int round = 0; round < 32; ++round) {
-    bool progress = readClient();
-    if (!closed_) progress |= processClient();
+    bool progress = processClient();
     if (!closed_) progress |= writeUpstream();
-    if (!closed_) progress |= readUpstream();
     if (!closed_) progress |= processUpstream();
     if (!closed_) progress |= writeClient();
     if (!closed_) progress |= checkDone();
@@ -138,80 +136,61 @@ bool H1Session::wantUpstreamRead() const {
 }
 
 void H1Session::armWaits() {
-  auto self = shared_from_this();
-  if (wantClientRead() && !down_eof_ && !down_readable_ && !down_read_wait_) {
-    down_read_wait_ = true;
-    down_.async_wait(tcp::socket::wait_read, [this, self](boost::system::error_code ec) {
-      down_read_wait_ = false;
-      if (closed_) return;
-      down_readable_ = true;
-      if (ec) down_eof_ = true;
-      drive();
-    });
-  }
+  if (wantClientRead() && !down_eof_ && !down_reading_) startClientRead();
+  if (wantUpstreamRead() && !up_reading_) startUpstreamRead();
   if (clientPending() != 0 && !down_writable_ && !down_write_wait_) {
     down_write_wait_ = true;
-    down_.async_wait(tcp::socket::wait_write, [this, self](boost::system::error_code ec) {
-      down_write_wait_ = false;
-      if (closed_) return;
-      down_writable_ = true;
-      if (ec) return clientGone();
-      drive();
-    });
-  }
-  const uint32_t gen = up_gen_;
-  if (wantUpstreamRead() && !up_readable_ && !up_read_wait_) {
-    up_read_wait_ = true;
-    up_.async_wait(tcp::socket::wait_read, [this, self, gen](boost::system::error_code ec) {
-      if (closed_ || gen != up_gen_) return;
-      up_read_wait_ = false;
-      up_readable_ = true;
-      if (ec) {
-        up_eof_ = true;
-        up_error_ = true;
-      }
-      drive();
-    });
+    down_.async_wait(tcp::socket::wait_write,
+                     [this, self = shared_from_this()](boost::system::error_code ec) {
+                       down_write_wait_ = false;
+                       if (closed_) return;
+                       down_writable_ = true;
+                       if (ec) return clientGone();
+                       drive();
+                     });
   }
   if (up_state_ == Up::kOpen && upstreamPending() != 0 && !up_writable_ && !up_write_wait_) {
     up_write_wait_ = true;
-    up_.async_wait(tcp::socket::wait_write, [this, self, gen](boost::system::error_code ec) {
-      if (closed_ || gen != up_gen_) return;
-      up_write_wait_ = false;
-      up_writable_ = true;
-      if (ec) {
-        up_eof_ = true;
-        up_error_ = true;
-      }
-      drive();
-    });
+    up_.async_wait(tcp::socket::wait_write,
+                   [this, self = shared_from_this(), gen = up_gen_](boost::system::error_code ec) {
+                     if (closed_ || gen != up_gen_) return;
+                     up_write_wait_ = false;
+                     up_writable_ = true;
+                     if (ec) {
+                       up_eof_ = true;
+                       up_error_ = true;
+                     }
+                     drive();
+                   });
   }
 }
 
 // --------------------------------------------------------------------------------------------
 // Client side.
 
-bool H1Session::readClient() {
-  if (down_eof_ || !down_readable_ || !wantClientRead()) return false;
-  if (phase_ == Phase::kLinger) din_.clear();
+void H1Session::startClientRead() {
   const std::size_t max_cap = phase_ == Phase::kHead
                                   ? proxy_.limits_.max_head_bytes + HttpProxy::kReadSize
                                   : HttpProxy::kReadSize;
-  if (din_.prepare(4096, max_cap) == 0) return false;
-  boost::system::error_code ec;
-  std::size_t n = down_.read_some(asio::buffer(din_.writePtr(), din_.room()), ec);
-  if (wouldBlock(ec)) {
-    down_readable_ = false;
-    return false;
-  }
-  if (ec) {
-    down_eof_ = true;
-    if (ec != asio::error::eof) down_reset_ = true;
-    return true;
-  }
-  din_.commit(n);
-  proxy_.listener_stats_.rx_bytes.inc(n);
-  return true;
+  if (phase_ == Phase::kLinger) din_.clear();
+  if (din_.prepare(4096, max_cap) == 0) return;
+  down_reading_ = true;
+  din_.pin(true);
+  down_.async_read_some(
+      asio::buffer(din_.writePtr(), din_.room()),
+      [this, self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+        down_reading_ = false;
+        din_.pin(false);
+        if (closed_) return;
+        if (ec) {
+          down_eof_ = true;
+          if (ec != asio::error::eof) down_reset_ = true;
+        } else {
+          din_.commit(n);
+          proxy_.listener_stats_.rx_bytes.inc(n);
+        }
+        drive();
+      });
 }
 
 bool H1Session::processClient() {
@@ -520,7 +499,10 @@ void H1Session::startUpstream(std::optional<std::size_t> forced) {
   const auto& per_try = route_cfg_->retries.per_try_timeout;
   try_deadline_ = per_try ? Clock::now() + *per_try : kNever;
   if (!no_pool_) {
-    if (auto pooled = proxy_.worker_.pools[cluster_]->acquire(ep.address)) {
+    // A pooled connection the upstream has closed is found by a peek only where a failure after
+    // sending could not be retried (non-idempotent requests); idempotent ones save the syscall
+    // and are replayed on a fresh connection if the pooled one turns out dead.
+    if (auto pooled = proxy_.worker_.pools[cluster_]->acquire(ep.address, !idempotent())) {
       up_ = std::move(pooled->socket);
       up_requests_ = pooled->requests;
       up_reused_ = true;
@@ -588,9 +570,10 @@ void H1Session::onConnectFailed(std::size_t index, bool timed_out) {
 void H1Session::onUpstreamOpen() {
   up_state_ = Up::kOpen;
   proxy_.worker_.clusters[cluster_].stats->cx_active.inc();
-  up_readable_ = up_writable_ = true;
+  up_writable_ = true;
   up_eof_ = up_error_ = false;
-  up_read_wait_ = up_write_wait_ = false;
+  up_reading_ = up_write_wait_ = false;
+  uin_.pin(false);
   uin_.clear();
   rparser_.reset();
   resp_head_done_ = false;
@@ -613,14 +596,15 @@ void H1Session::resetUpstream(bool abortive) {
   }
   ++up_gen_;  // handlers of the old connection ignore what they see
   up_state_ = Up::kNone;
-  up_read_wait_ = up_write_wait_ = false;
+  up_reading_ = up_write_wait_ = false;
+  uin_.pin(false);  // the read was cancelled with the socket
   connect_deadline_ = kNever;
 }
 
 void H1Session::releaseUpstream(bool reusable) {
   if (up_state_ == Up::kNone) return;
   try_deadline_ = kNever;
-  if (reusable && up_state_ == Up::kOpen && !up_read_wait_ && !up_write_wait_ &&
+  if (reusable && up_state_ == Up::kOpen && !up_reading_ && !up_write_wait_ &&
       !proxy_.worker_.draining) {
     proxy_.worker_.clusters[cluster_].stats->cx_active.dec();
     const auto& ep = *snapshot_->endpoints[endpoint_];
@@ -667,27 +651,30 @@ bool H1Session::writeUpstream() {
   return progress;
 }
 
-bool H1Session::readUpstream() {
-  if (!up_readable_ || !wantUpstreamRead()) return false;
+void H1Session::startUpstreamRead() {
   const std::size_t max_cap = resp_head_done_
                                   ? HttpProxy::kReadSize
                                   : kResponseLimits.max_head_bytes + HttpProxy::kReadSize;
-  if (uin_.prepare(4096, max_cap) == 0) return false;
-  boost::system::error_code ec;
-  std::size_t n = up_.read_some(asio::buffer(uin_.writePtr(), uin_.room()), ec);
-  if (wouldBlock(ec)) {
-    up_readable_ = false;
-    return false;
-  }
-  if (ec) {
-    up_eof_ = true;
-    if (ec != asio::error::eof) up_error_ = true;
-    return true;
-  }
-  uin_.commit(n);
-  resp_bytes_ += n;
-  proxy_.worker_.clusters[cluster_].stats->rx_bytes.inc(n);
-  return true;
+  if (uin_.prepare(4096, max_cap) == 0) return;
+  up_reading_ = true;
+  uin_.pin(true);
+  up_.async_read_some(asio::buffer(uin_.writePtr(), uin_.room()),
+                      [this, self = shared_from_this(), gen = up_gen_](boost::system::error_code ec,
+                                                                       std::size_t n) {
+                        if (closed_ || gen != up_gen_)
+                          return;  // that connection is gone; so is its read
+                        up_reading_ = false;
+                        uin_.pin(false);
+                        if (ec) {
+                          up_eof_ = true;
+                          if (ec != asio::error::eof) up_error_ = true;
+                        } else {
+                          uin_.commit(n);
+                          resp_bytes_ += n;
+                          proxy_.worker_.clusters[cluster_].stats->rx_bytes.inc(n);
+                        }
+                        drive();
+                      });
 }
 
 bool H1Session::processUpstream() {
@@ -730,6 +717,8 @@ bool H1Session::processUpstream() {
           return true;
         }
         onResponseHead(r.consumed);
+        // Move what body bytes already arrived too, so head and body leave in one write.
+        if (!closed_ && phase_ == Phase::kExchange && resp_head_sent_) moveResponseBody();
         return true;
       }
     }

@@ -37,22 +37,29 @@ class IoBuffer {
   void commit(std::size_t n) { end_ += n; }
   void consume(std::size_t n) {
     begin_ += n;
-    if (begin_ == end_) begin_ = end_ = 0;
+    if (begin_ == end_ && !pinned_) begin_ = end_ = 0;
   }
-  void clear() { begin_ = end_ = 0; }
+  void clear() { consume(size()); }
+  /// While a read into writePtr() is in flight the bytes must not move: pin() stops consume(),
+  /// clear() and prepare() from moving or freeing them.
+  void pin(bool on) { pinned_ = on; }
   std::size_t capacity() const { return data_.size(); }
   /// Makes room for at least `want` more bytes: moves the content to the front, then grows the
   /// storage up to `max_capacity`. Returns room().
   std::size_t prepare(std::size_t want, std::size_t max_capacity);
   /// Releases the storage when empty (idle connections keep no buffers).
   void shrink() {
-    if (empty()) std::string().swap(data_);
+    if (empty() && !pinned_) {
+      std::string().swap(data_);
+      begin_ = end_ = 0;
+    }
   }
 
  private:
   std::string data_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  bool pinned_ = false;
 };
 
 class H1Session : public std::enable_shared_from_this<H1Session> {
@@ -81,10 +88,10 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   enum class Up : uint8_t { kNone, kConnecting, kOpen };
 
   void drive();
-  bool readClient();
+  void startClientRead();
   bool processClient();
   bool writeUpstream();
-  bool readUpstream();
+  void startUpstreamRead();
   bool processUpstream();
   bool writeClient();
   bool checkDone();
@@ -145,9 +152,12 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool closed_ = false;
   bool closing_ = false;  ///< no further request on this connection (drain, close, error)
   // Readiness (true until a call returned EAGAIN) and outstanding waits.
-  bool down_readable_ = true, down_writable_ = true, up_readable_ = true, up_writable_ = true;
-  bool down_read_wait_ = false, down_write_wait_ = false;
-  bool up_read_wait_ = false, up_write_wait_ = false;
+  // Reads go through Asio's async_read_some, whose reactor remembers whether the socket was
+  // drained (no EAGAIN read is wasted); writes are direct non-blocking calls, and only wait
+  // (async_wait) after EAGAIN.
+  bool down_writable_ = true, up_writable_ = true;
+  bool down_reading_ = false, down_write_wait_ = false;
+  bool up_reading_ = false, up_write_wait_ = false;
   bool down_eof_ = false, up_eof_ = false;
   bool down_reset_ = false, up_error_ = false;
   bool driving_ = false;

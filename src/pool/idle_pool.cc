@@ -28,7 +28,7 @@ bool IdlePool::isAlive(asio::ip::tcp::socket& s) {
   return false;  // 0 = EOF; > 0 = unsolicited bytes (e.g. a 408 the upstream sent on timeout)
 }
 
-std::optional<PooledConnection> IdlePool::acquire(const net::SocketAddress& key) {
+std::optional<PooledConnection> IdlePool::acquire(const net::SocketAddress& key, bool check_alive) {
   auto it = idle_by_key_.find(key);
   if (it == idle_by_key_.end()) return std::nullopt;
   auto& list = it->second;
@@ -37,7 +37,7 @@ std::optional<PooledConnection> IdlePool::acquire(const net::SocketAddress& key)
     list.pop_back();
     --idle_;
     stats_.idle.dec();
-    if (isAlive(e.conn.socket)) {
+    if (!check_alive || isAlive(e.conn.socket)) {
       stats_.reused.inc();
       return std::move(e.conn);
     }

@@ -51,8 +51,10 @@ class IdlePool {
   IdlePool(boost::asio::io_context& io, PoolConfig cfg, PoolStats& stats);
   ~IdlePool();
 
-  /// A live idle connection to `key`, or nullopt. Stale ones met on the way are closed.
-  std::optional<PooledConnection> acquire(const net::SocketAddress& key);
+  /// An idle connection to `key`, or nullopt. With `check_alive` each candidate is peeked at
+  /// first (one syscall) and stale ones are closed; without it the caller must be able to retry
+  /// on a fresh connection when the one it got turns out dead.
+  std::optional<PooledConnection> acquire(const net::SocketAddress& key, bool check_alive = true);
 
   /// Offers a connection back after a complete response. Kept when the connection may carry
   /// more requests and the endpoint's idle list has room; closed otherwise.
