@@ -206,6 +206,7 @@ bool H1Session::processClient() {
       if (!head_started_) {
         head_started_ = true;
         req_start_ = Clock::now();
+        if (proxy_.worker_.access_log != nullptr) req_start_wall_ = std::chrono::system_clock::now();
         armClientTimer(req_start_ + proxy_.cfg_.http.request_headers_timeout);
       }
       H1Result r = parser_.parse(din_.view(), req_);
@@ -1186,7 +1187,7 @@ void H1Session::onUpstreamTimer() {
 
 void H1Session::writeAccessLog() {
   accesslog::AccessLogEntry e;
-  e.setTs(std::chrono::system_clock::now());
+  e.setTs(head_started_ ? req_start_wall_ : std::chrono::system_clock::now());
   e.setListener(proxy_.cfg_.name);
   e.setProtocol(version_ == H1Version::kHttp10 ? "HTTP/1.0" : "HTTP/1.1");
   if (!method_.empty()) e.setMethod(method_);

@@ -178,6 +178,7 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
 
   // The current request.
   Clock::time_point req_start_;
+  std::chrono::system_clock::time_point req_start_wall_;  ///< for the access log only
   const Route* route_ = nullptr;
   const config::RouteConfig* route_cfg_ = nullptr;
   std::string method_, authority_, path_, norm_path_, target_;

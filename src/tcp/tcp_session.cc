@@ -42,6 +42,7 @@ TcpSession::TcpSession(TcpProxy& proxy, tcp::socket&& downstream)
 TcpSession::~TcpSession() = default;
 
 void TcpSession::start() {
+  if (proxy_.access_log_) started_wall_ = std::chrono::system_clock::now();
   proxy_.sessions_.add(this);
   proxy_.stats_.accepted.inc();
   proxy_.stats_.active.inc();
@@ -266,7 +267,7 @@ namespace pilotfish::tcp {
 
 void TcpSession::writeAccessLog() {
   accesslog::AccessLogEntry e;
-  e.setTs(std::chrono::system_clock::now());
+  e.setTs(started_wall_);
   e.setListener(proxy_.cfg_.name);
   e.setProtocol("tcp");
   e.setCluster(proxy_.cfg_.cluster);

@@ -55,6 +55,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   boost::asio::steady_timer timer_;
   std::vector<bool> tried_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point started_wall_;  // access log `ts`
   std::chrono::steady_clock::time_point connect_started_;
   std::chrono::steady_clock::time_point last_activity_;
   std::size_t first_endpoint_ = 0;
