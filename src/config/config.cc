@@ -33,12 +33,91 @@ const char* lbPolicyName(LbPolicy p) {
 const char* protocolName(ListenerProtocol p) {
   switch (p) {
     case ListenerProtocol::kTcp: return "tcp";
+    case ListenerProtocol::kHttp: return "http";
   }
   return "tcp";
 }
 
 void writeDuration(core::JsonWriter& w, std::string_view k, Duration d) {
   w.field(k, formatDuration(d));
+}
+
+void writeOptionalString(core::JsonWriter& w, std::string_view k,
+                         const std::optional<std::string>& s) {
+  w.key(k);
+  if (s) {
+    w.value(*s);
+  } else {
+    w.null();
+  }
+}
+
+void writeOptionalDuration(core::JsonWriter& w, std::string_view k,
+                           const std::optional<Duration>& d) {
+  w.key(k);
+  if (d) {
+    w.value(formatDuration(*d));
+  } else {
+    w.null();
+  }
+}
+
+void writeTracing(core::JsonWriter& w, const TracingConfig& t) {
+  w.key("tracing");
+  w.beginObject();
+  w.key("propagate");
+  w.beginArray();
+  if (t.propagate_b3) w.value("b3");
+  if (t.propagate_w3c) w.value("w3c");
+  w.endArray();
+  w.field("request_id", t.request_id);
+  w.field("sample_rate", t.sample_rate);
+  w.endObject();
+}
+
+// The names of the RetryOn bits, in bit order (the YAML values of `retries.on`).
+constexpr std::string_view kRetryOnNames[] = {"connect-failure", "reset", "502", "503", "504"};
+
+void writeRoute(core::JsonWriter& w, const RouteConfig& r) {
+  w.beginObject();
+  w.key("match");
+  w.beginObject();
+  writeOptionalString(w, "host", r.host);
+  writeOptionalString(w, "host_suffix", r.host_suffix);
+  writeOptionalString(w, "path_prefix", r.path_prefix);
+  writeOptionalString(w, "path_exact", r.path_exact);
+  writeOptionalString(w, "method", r.method);
+  w.key("header");
+  w.beginArray();
+  for (const auto& h : r.headers) {
+    w.beginObject();
+    w.field("name", h.name);
+    if (h.value) {
+      w.field("value", *h.value);
+    } else {
+      w.field("present", true);
+    }
+    w.endObject();
+  }
+  w.endArray();
+  w.endObject();
+  w.field("cluster", r.cluster);
+  writeOptionalDuration(w, "timeout", r.timeout);
+  writeOptionalString(w, "prefix_rewrite", r.prefix_rewrite);
+  writeOptionalString(w, "host_rewrite", r.host_rewrite);
+  w.field("upstream_host_from_request", r.upstream_host_from_request);
+  w.key("retries");
+  w.beginObject();
+  w.field("attempts", static_cast<uint64_t>(r.retries.attempts));
+  w.key("on");
+  w.beginArray();
+  for (std::size_t bit = 0; bit < std::size(kRetryOnNames); ++bit) {
+    if (r.retries.on & (1u << bit)) w.value(kRetryOnNames[bit]);
+  }
+  w.endArray();
+  writeOptionalDuration(w, "per_try_timeout", r.retries.per_try_timeout);
+  w.endObject();
+  w.endObject();
 }
 
 void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
@@ -59,6 +138,12 @@ void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
   w.beginObject();
   w.field("policy", lbPolicyName(c.lb.policy));
   w.endObject();
+  w.key("pool");
+  w.beginObject();
+  w.field("max_idle_per_endpoint", static_cast<uint64_t>(c.pool.max_idle_per_endpoint));
+  writeDuration(w, "idle_timeout", c.pool.idle_timeout);
+  w.field("max_requests_per_connection", static_cast<uint64_t>(c.pool.max_requests_per_connection));
+  w.endObject();
   w.endObject();
 }
 
@@ -67,9 +152,35 @@ void writeListener(core::JsonWriter& w, const ListenerConfig& l) {
   w.field("name", l.name);
   w.field("address", l.address.toString());
   w.field("protocol", protocolName(l.protocol));
-  w.field("cluster", l.cluster);
+  if (l.protocol == ListenerProtocol::kHttp && l.cluster.empty()) {
+    w.key("cluster");
+    w.null();
+  } else {
+    w.field("cluster", l.cluster);
+  }
   writeDuration(w, "idle_timeout", l.idle_timeout);
   w.field("max_connections", static_cast<uint64_t>(l.max_connections));
+  if (l.protocol == ListenerProtocol::kHttp) {
+    // The effective values: routes with the catch-all for `cluster` appended, and the tracing
+    // settings merged from the top-level block.
+    const HttpListenerConfig& h = l.http;
+    w.field("max_request_headers_kb", static_cast<uint64_t>(h.max_request_headers_kb));
+    w.field("max_headers", static_cast<uint64_t>(h.max_headers));
+    w.field("max_request_line_kb", static_cast<uint64_t>(h.max_request_line_kb));
+    w.key("max_request_body");
+    if (h.max_request_body) {
+      w.value(static_cast<uint64_t>(*h.max_request_body));
+    } else {
+      w.null();
+    }
+    writeDuration(w, "request_headers_timeout", h.request_headers_timeout);
+    w.field("max_hops", static_cast<uint64_t>(h.max_hops));
+    w.key("routes");
+    w.beginArray();
+    for (const auto& r : h.routes) writeRoute(w, r);
+    w.endArray();
+    writeTracing(w, h.tracing);
+  }
   w.endObject();
 }
 
@@ -117,6 +228,7 @@ std::string toJson(const Config& config) {
     w.endArray();
     w.endObject();
   }
+  writeTracing(w, config.tracing);
   w.key("clusters");
   w.beginArray();
   for (const auto& c : config.clusters) writeCluster(w, c);

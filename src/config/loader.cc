@@ -1,6 +1,7 @@
 // YAML -> Config. Reading is in two passes: the first walks the tree and fills the structs,
 // recording every local error (type, range, unknown key); the second checks what spans
-// sections (listener -> cluster references, address clashes). Errors never stop the walk.
+// sections (listener and route -> cluster references, address clashes). Errors never stop the
+// walk.
 
 #include "pilotfish/config/loader.h"
 
@@ -42,10 +43,10 @@ namespace {
 
 using Names = std::span<const std::string_view>;
 
-constexpr std::string_view kRootKeys[] = {"node",  "workers",    "drain_delay", "drain_timeout",
-                                          "admin", "log",        "access_log",  "clusters",
-                                          "listeners"};
-constexpr std::string_view kRootNotSupported[] = {"discovery", "cache_dir", "service", "tracing"};
+constexpr std::string_view kRootKeys[] = {"node",     "workers",  "drain_delay", "drain_timeout",
+                                          "admin",    "log",      "access_log",  "tracing",
+                                          "clusters", "listeners"};
+constexpr std::string_view kRootNotSupported[] = {"discovery", "cache_dir", "service"};
 constexpr std::string_view kAccessLogKeys[] = {"path", "format", "fields"};
 constexpr std::string_view kAccessLogFormats[] = {"json", "text"};
 constexpr std::string_view kNodeKeys[] = {"id", "zone"};
@@ -54,7 +55,11 @@ constexpr std::string_view kLogKeys[] = {"level", "format"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
 constexpr std::string_view kLogFormats[] = {"text", "json"};
-constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout", "lb"};
+constexpr std::string_view kTracingKeys[] = {"propagate", "request_id", "sample_rate"};
+// Reporting spans to a backend: pilotfish only propagates trace context (docs/tracing.md).
+constexpr std::string_view kTracingNotSupported[] = {"zipkin", "otlp", "jaeger"};
+constexpr std::string_view kPropagationFormats[] = {"b3", "w3c"};
+constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout", "lb", "pool"};
 constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
                                                      "consul",
                                                      "etcd",
@@ -62,7 +67,6 @@ constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
                                                      "file",
                                                      "tls",
                                                      "type",
-                                                     "pool",
                                                      "circuit_breaker",
                                                      "outlier_detection",
                                                      "health_check",
@@ -77,15 +81,52 @@ constexpr std::string_view kLbKeys[] = {"policy"};
 constexpr std::string_view kLbSupported[] = {"round_robin"};
 constexpr std::string_view kLbNotSupported[] = {
     "least_request", "ewma", "ring_hash", "maglev", "ordered", "zone_aware", "random"};
-constexpr std::string_view kListenerKeys[] = {"name",    "address",      "protocol",
-                                              "cluster", "idle_timeout", "max_connections"};
-constexpr std::string_view kListenerNotSupported[] = {"routes", "tracing", "tls"};
-constexpr std::string_view kListenerRoutes[] = {"routes"};
-constexpr std::string_view kProtocolsSupported[] = {"tcp"};
-constexpr std::string_view kProtocolsNotSupported[] = {"http", "http2", "grpc"};
+constexpr std::string_view kPoolKeys[] = {"max_idle_per_endpoint", "idle_timeout",
+                                          "max_requests_per_connection"};
+constexpr std::string_view kListenerKeys[] = {"name",
+                                              "address",
+                                              "protocol",
+                                              "cluster",
+                                              "idle_timeout",
+                                              "max_connections",
+                                              "routes",
+                                              "tracing",
+                                              "max_request_headers_kb",
+                                              "max_headers",
+                                              "max_request_line_kb",
+                                              "max_request_body",
+                                              "request_headers_timeout",
+                                              "max_hops"};
+// The keys of kListenerKeys that only an http listener may have.
+constexpr std::string_view kListenerHttpKeys[] = {"routes",
+                                                  "tracing",
+                                                  "max_request_headers_kb",
+                                                  "max_headers",
+                                                  "max_request_line_kb",
+                                                  "max_request_body",
+                                                  "request_headers_timeout",
+                                                  "max_hops"};
+constexpr std::string_view kListenerNotSupported[] = {"tls"};
+constexpr std::string_view kProtocolsSupported[] = {"tcp", "http"};
+constexpr std::string_view kProtocolsNotSupported[] = {"http2", "grpc"};
+constexpr std::string_view kRouteKeys[] = {
+    "match",  "cluster", "timeout", "prefix_rewrite", "host_rewrite", "upstream_host_from_request",
+    "retries"};
+constexpr std::string_view kMatchKeys[] = {"host",       "host_suffix", "path_prefix",
+                                           "path_exact", "method",      "header"};
+constexpr std::string_view kHeaderMatchKeys[] = {"name", "value", "present"};
+constexpr std::string_view kRetryKeys[] = {"attempts", "on", "per_try_timeout"};
+// In the order of the RetryOn bits.
+constexpr std::string_view kRetryConditions[] = {"connect-failure", "reset", "502", "503", "504"};
 
 constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxWeight = 65535;
+constexpr int64_t kMaxRequestHeadersKb = 1024;
+constexpr int64_t kMaxHeaders = 1000;
+constexpr int64_t kMaxRequestLineKb = 64;
+constexpr int64_t kMaxHops = 255;
+constexpr int64_t kMaxRetryAttempts = 10;
+constexpr int64_t kMaxIdlePerEndpoint = 10000;
 
 bool contains(Names list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
@@ -120,6 +161,97 @@ std::optional<std::string> readChoice(Diagnostics& diag, const Field& f, std::st
   }
   diag.add(f.mark, f.path, std::move(message));
   return std::nullopt;
+}
+
+// RFC 9110 tchar: what header names and methods are made of.
+bool isTchar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), isTchar);
+}
+
+std::string lowercase(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+// A character of a host name as pilotfish accepts it: letters, digits, '-', '_' and '.'.
+bool isHostChar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+         c == '_' || c == '.';
+}
+
+// What a host value may be.
+enum class HostUse {
+  kMatch,    // `match.host`: a name or IP literal, no port
+  kSuffix,   // `match.host_suffix`: the end of a name, may start with '.'
+  kRewrite,  // `host_rewrite`: a name or IP literal, optionally with ":port"
+};
+
+// Why `s` is not a valid host for `use`, or "" when it is.
+std::string hostProblem(std::string_view s, HostUse use) {
+  if (s.empty()) return "must not be empty";
+  std::string_view host = s;
+  std::string_view port;
+  if (host.front() == '[' && use != HostUse::kSuffix) {
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return "unterminated IPv6 literal (missing ']')";
+    std::string ip(host.substr(1, close - 1));
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, ip.c_str(), buf) != 1) return "invalid IPv6 literal";
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return "unexpected characters after ']'";
+      port = rest.substr(1);
+    }
+  } else {
+    std::size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      if (host.find(':') != std::string_view::npos) {
+        return "an IPv6 literal must be in brackets, e.g. [::1]";
+      }
+      if (port.empty()) return "empty port after ':'";
+    }
+    bool leading_dot_ok = use == HostUse::kSuffix;
+    if (host.empty() || !std::all_of(host.begin(), host.end(), isHostChar) ||
+        (host.front() == '.' && !leading_dot_ok) || host.back() == '.' ||
+        host.find("..") != std::string_view::npos) {
+      return "expected a host name or IP address like users, api.example.com or 10.0.0.1";
+    }
+  }
+  if (!port.empty() || (s.back() == ':')) {
+    if (use != HostUse::kRewrite) {
+      return "a port is not allowed here (the port of the request's Host is ignored)";
+    }
+    bool digits =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || (port.size() > 1 && port.front() == '0') || std::stoul(std::string(port)) == 0 ||
+        std::stoul(std::string(port)) > 65535) {
+      return "port must be a number 1-65535";
+    }
+  }
+  return "";
+}
+
+// Why `s` is not a usable request path, or "" when it is.
+std::string pathProblem(std::string_view s) {
+  if (s.empty() || s.front() != '/') return "must start with '/'";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      return "must not contain spaces, control characters or non-ASCII characters "
+             "(percent-encode them)";
+    }
+  }
+  return "";
 }
 
 // Where a name or address was first seen, for "duplicate ... (first at line N)" messages.
@@ -177,6 +309,8 @@ class Builder {
     if (auto v = m.get("admin")) readAdmin(*v);
     if (auto v = m.get("log")) readLog(*v);
     if (auto v = m.get("access_log")) readAccessLog(*v);
+    // Before the listeners: an http listener starts from these values.
+    if (auto v = m.get("tracing")) readTracing(*v, config_.tracing);
     if (auto v = m.get("clusters")) readClusters(*v);
     if (auto v = m.get("listeners")) {
       readListeners(*v);
@@ -192,7 +326,14 @@ class Builder {
     std::optional<Field> cluster;  // set when `cluster` was given and read
     std::optional<Field> address;  // set when the address parsed
     std::size_t index = 0;         // into config_.listeners
+    // One per entry of http.routes: the route's `cluster` when given and read; nullopt for the
+    // catch-all route appended for the listener's own `cluster` (and for a route whose
+    // `cluster` has an error already).
+    std::vector<std::optional<Field>> route_clusters;
   };
+
+  // What a listener's `protocol` turned out to be.
+  enum class Protocol { kTcp, kHttp, kInvalid };
 
   void readNode(const Field& f) {
     MapReader m(diag_, f, kNodeKeys);
@@ -247,8 +388,8 @@ class Builder {
     }
     if (auto v = m.get("format")) {
       if (auto s = readChoice(diag_, *v, "access log format", kAccessLogFormats)) {
-        al.format = *s == "text" ? accesslog::AccessLogFormat::kText
-                                 : accesslog::AccessLogFormat::kJson;
+        al.format =
+            *s == "text" ? accesslog::AccessLogFormat::kText : accesslog::AccessLogFormat::kJson;
       }
     }
     if (auto v = m.get("fields")) {
@@ -305,6 +446,7 @@ class Builder {
       if (auto d = detail::readDuration(diag_, *v, true)) c.connect_timeout = *d;
     }
     if (auto v = m.get("lb")) readLb(*v, c.lb);
+    if (auto v = m.get("pool")) readPool(*v, c.pool);
     config_.clusters.push_back(std::move(c));
   }
 
@@ -376,6 +518,59 @@ class Builder {
     }
   }
 
+  void readPool(const Field& f, PoolConfig& pool) {
+    MapReader m(diag_, f, kPoolKeys);
+    if (!m.ok()) return;
+    if (auto v = m.get("max_idle_per_endpoint")) {
+      if (auto n = detail::readInt(diag_, *v, 0, kMaxIdlePerEndpoint)) {
+        pool.max_idle_per_endpoint = static_cast<uint32_t>(*n);
+      }
+    }
+    if (auto v = m.get("idle_timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) pool.idle_timeout = *d;
+    }
+    if (auto v = m.get("max_requests_per_connection")) {
+      if (auto n = detail::readInt(diag_, *v, 0, std::numeric_limits<uint32_t>::max())) {
+        pool.max_requests_per_connection = static_cast<uint32_t>(*n);
+      }
+    }
+  }
+
+  // `tracing:` at the top level or on an http listener. Keys left out keep the values `t`
+  // already has (the defaults, or the top-level block for a listener).
+  void readTracing(const Field& f, TracingConfig& t) {
+    MapReader m(diag_, f, kTracingKeys, kTracingNotSupported);
+    if (!m.ok()) return;
+    if (auto v = m.get("propagate")) {
+      if (auto items = detail::readList(diag_, *v)) {
+        bool b3 = false, w3c = false;
+        std::vector<Seen> seen;
+        for (const Field& item : *items) {
+          auto s = readChoice(diag_, item, "propagation format", kPropagationFormats);
+          if (!s) continue;
+          auto first =
+              std::find_if(seen.begin(), seen.end(), [&](const Seen& x) { return x.name == *s; });
+          if (first != seen.end()) {
+            diag_.add(item.mark, item.path,
+                      "duplicate propagation format " + quote(*s) + " (first at line " +
+                          std::to_string(first->line) + ")");
+            continue;
+          }
+          seen.push_back({*s, lineOf(item.mark)});
+          (*s == "b3" ? b3 : w3c) = true;
+        }
+        t.propagate_b3 = b3;
+        t.propagate_w3c = w3c;
+      }
+    }
+    if (auto v = m.get("request_id")) {
+      if (auto b = detail::readBool(diag_, *v)) t.request_id = *b;
+    }
+    if (auto v = m.get("sample_rate")) {
+      if (auto x = detail::readNumber(diag_, *v, 0.0, 1.0)) t.sample_rate = *x;
+    }
+  }
+
   void readListeners(const Field& f) {
     auto items = detail::readList(diag_, f);
     if (!items) return;
@@ -415,21 +610,47 @@ class Builder {
     } else {
       m.missing("address");
     }
-    // An http listener routes to clusters instead of naming one; once its protocol or its
-    // routes are refused as not supported, a missing `cluster` would only be noise.
-    bool routed = hasKey(f, kListenerRoutes);
+    Protocol protocol = Protocol::kTcp;
     if (auto v = m.get("protocol")) {
-      if (!readChoice(diag_, *v, "protocol", kProtocolsSupported, kProtocolsNotSupported)) {
-        routed = true;
+      if (auto s = readChoice(diag_, *v, "protocol", kProtocolsSupported, kProtocolsNotSupported)) {
+        protocol = *s == "http" ? Protocol::kHttp : Protocol::kTcp;
+      } else {
+        protocol = Protocol::kInvalid;
       }
     }
+    l.protocol = protocol == Protocol::kHttp ? ListenerProtocol::kHttp : ListenerProtocol::kTcp;
     if (auto v = m.get("cluster")) {
       if (auto name = detail::readString(diag_, *v)) {
         l.cluster = *name;
         site.cluster = *v;
       }
-    } else if (!routed) {
-      m.missing("cluster");
+    }
+    bool has_cluster = m.get("cluster").has_value();
+    bool has_routes = m.get("routes").has_value();
+    if (protocol == Protocol::kTcp) {
+      // Contents are not checked: the key itself is the mistake.
+      for (std::string_view key : kListenerHttpKeys) {
+        if (auto v = m.get(key)) {
+          diag_.add(m.keyMark(key), v->path,
+                    "key " + quote(key) + " is only for protocol: http (this listener is tcp)");
+        }
+      }
+      // With `routes`, the listener was meant to be http; "missing cluster" would be noise.
+      if (!has_cluster && !has_routes) m.missing("cluster");
+    } else {
+      // Also for a protocol that was refused: its http keys are still worth checking, but
+      // what it lacks is not (it would route, or be something else entirely).
+      readHttpListener(m, l, site);
+      if (protocol == Protocol::kHttp && !has_cluster && !has_routes) {
+        m.missing("routes", "an http listener needs \"routes\", \"cluster\" or both");
+      }
+      if (protocol == Protocol::kHttp && site.cluster) {
+        // Everything the routes do not match goes to the listener's cluster.
+        RouteConfig catch_all;
+        catch_all.cluster = l.cluster;
+        l.http.routes.push_back(std::move(catch_all));
+        site.route_clusters.push_back(std::nullopt);
+      }
     }
     if (auto v = m.get("idle_timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) l.idle_timeout = *d;
@@ -444,24 +665,312 @@ class Builder {
     listener_sites_.push_back(std::move(site));
   }
 
-  void crossCheck() {
+  // The keys of an http listener beyond those every listener has.
+  void readHttpListener(const MapReader& m, ListenerConfig& l, ListenerSite& site) {
+    HttpListenerConfig& h = l.http;
+    if (auto v = m.get("max_request_headers_kb")) {
+      if (auto n = detail::readInt(diag_, *v, 1, kMaxRequestHeadersKb)) {
+        h.max_request_headers_kb = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto v = m.get("max_headers")) {
+      if (auto n = detail::readInt(diag_, *v, 1, kMaxHeaders)) {
+        h.max_headers = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto v = m.get("max_request_line_kb")) {
+      if (auto n = detail::readInt(diag_, *v, 1, kMaxRequestLineKb)) {
+        h.max_request_line_kb = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto v = m.get("max_request_body")) {
+      if (auto n = detail::readSize(diag_, *v)) h.max_request_body = *n;
+    }
+    if (auto v = m.get("request_headers_timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) h.request_headers_timeout = *d;
+    }
+    if (auto v = m.get("max_hops")) {
+      if (auto n = detail::readInt(diag_, *v, 1, kMaxHops)) h.max_hops = static_cast<uint32_t>(*n);
+    }
+    // The listener's block replaces the top-level one; the keys it leaves out keep the
+    // top-level values.
+    h.tracing = config_.tracing;
+    if (auto v = m.get("tracing")) readTracing(*v, h.tracing);
+    if (auto v = m.get("routes")) readRoutes(*v, m.get("cluster").has_value(), l, site);
+  }
+
+  void readRoutes(const Field& f, bool has_cluster, ListenerConfig& l, ListenerSite& site) {
+    auto items = detail::readList(diag_, f);
+    if (!items) return;
+    if (items->empty() && !has_cluster) {
+      diag_.add(f.mark, f.path,
+                "at least one route is required (or give the listener a \"cluster\")");
+      return;
+    }
+    for (const Field& item : *items) {
+      MapReader m(diag_, item, kRouteKeys);
+      if (!m.ok()) continue;
+      RouteConfig r;
+      std::optional<Field> cluster;
+      readRoute(m, r, cluster);
+      l.http.routes.push_back(std::move(r));
+      site.route_clusters.push_back(std::move(cluster));
+    }
+  }
+
+  void readRoute(const MapReader& m, RouteConfig& r, std::optional<Field>& cluster) {
+    std::optional<MatchKeys> match;
+    if (auto v = m.get("match")) {
+      match = readMatch(*v, r);
+    } else {
+      match = MatchKeys{};  // matches everything
+    }
+    if (auto v = m.get("cluster")) {
+      if (auto name = detail::readString(diag_, *v)) {
+        r.cluster = *name;
+        cluster = *v;
+      }
+    } else {
+      m.missing("cluster");
+    }
+    if (auto v = m.get("timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) r.timeout = *d;
+    }
+    if (auto v = m.get("prefix_rewrite")) {
+      if (auto p = readPath(*v)) {
+        if (match && !match->path_prefix) {
+          // A broken `match` already has its errors; this one would follow from them.
+          diag_.add(m.keyMark("prefix_rewrite"), v->path,
+                    "needs match.path_prefix (the part of the path that it replaces)");
+        } else {
+          r.prefix_rewrite = *p;
+        }
+      }
+    }
+    if (auto v = m.get("host_rewrite")) {
+      if (auto h = readHost(*v, HostUse::kRewrite)) r.host_rewrite = *h;
+    }
+    if (auto v = m.get("upstream_host_from_request")) {
+      if (auto b = detail::readBool(diag_, *v)) {
+        if (*b) {
+          diag_.add(v->mark, v->path, "needs a cluster of type dynamic_host, not supported yet");
+        }
+        r.upstream_host_from_request = *b;
+      }
+    }
+    if (auto v = m.get("retries")) readRetries(*v, r.retries);
+  }
+
+  // Which keys a route's `match` had (whatever their values).
+  struct MatchKeys {
+    bool path_prefix = false;
+  };
+
+  // nullopt when `match` is not a map.
+  std::optional<MatchKeys> readMatch(const Field& f, RouteConfig& r) {
+    MapReader m(diag_, f, kMatchKeys);
+    if (!m.ok()) return std::nullopt;
+    MatchKeys keys;
+    if (auto v = m.get("host")) {
+      if (auto h = readHost(*v, HostUse::kMatch)) r.host = lowercase(*h);
+    }
+    if (auto v = m.get("host_suffix")) {
+      if (auto h = readHost(*v, HostUse::kSuffix)) r.host_suffix = lowercase(*h);
+    }
+    if (auto v = m.get("path_prefix")) {
+      keys.path_prefix = true;
+      if (auto p = readPath(*v)) r.path_prefix = *p;
+    }
+    if (auto v = m.get("path_exact")) {
+      if (m.get("path_prefix")) {
+        diag_.add(m.keyMark("path_exact"), v->path,
+                  "give either path_prefix or path_exact, not both");
+      } else if (auto p = readPath(*v)) {
+        r.path_exact = *p;
+      }
+    }
+    if (auto v = m.get("method")) {
+      if (auto s = detail::readString(diag_, *v)) {
+        if (isToken(*s)) {
+          r.method = *s;
+        } else {
+          diag_.add(v->mark, v->path,
+                    "invalid method " + quote(*s) + "; expected a token like GET or PURGE");
+        }
+      }
+    }
+    if (auto v = m.get("header")) {
+      if (v->node.IsSequence()) {
+        auto items = detail::readList(diag_, *v);
+        if (items && items->empty()) {
+          diag_.add(v->mark, v->path, "at least one header is required (or leave out the key)");
+        }
+        if (items) {
+          for (const Field& item : *items) readHeaderMatch(item, r);
+        }
+      } else if (v->node.IsMap()) {
+        readHeaderMatch(*v, r);
+      } else {
+        diag_.add(v->mark, v->path,
+                  "expected a map {name, value} or {name, present: true}, or a list of them, got " +
+                      detail::describe(v->node));
+      }
+    }
+    return keys;
+  }
+
+  void readHeaderMatch(const Field& f, RouteConfig& r) {
+    MapReader m(diag_, f, kHeaderMatchKeys);
+    if (!m.ok()) return;
+    HeaderMatchConfig h;
+    bool ok = true;
+    if (auto v = m.get("name")) {
+      if (auto s = detail::readString(diag_, *v)) {
+        if (isToken(*s)) {
+          h.name = lowercase(*s);
+        } else {
+          ok = false;
+          diag_.add(v->mark, v->path,
+                    "invalid header name " + quote(*s) +
+                        "; expected a token (letters, digits and !#$%&'*+-.^_`|~)");
+        }
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+      m.missing("name");
+    }
+    auto value = m.get("value");
+    auto present = m.get("present");
+    if (value && present) {
+      diag_.add(m.keyMark("present"), present->path, "give either value or present, not both");
+      return;
+    }
+    if (value) {
+      auto s = detail::readString(diag_, *value);
+      if (!s) return;
+      std::string problem;
+      for (char c : *s) {
+        auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) problem = "must not contain control characters";
+      }
+      if (problem.empty() && !s->empty() &&
+          (s->front() == ' ' || s->front() == '\t' || s->back() == ' ' || s->back() == '\t')) {
+        problem =
+            "must not begin or end with a space or tab (never matches: field values are trimmed)";
+      }
+      if (!problem.empty()) {
+        diag_.add(value->mark, value->path, std::move(problem));
+        return;
+      }
+      h.value = *s;
+    } else if (present) {
+      auto b = detail::readBool(diag_, *present);
+      if (!b) return;
+      if (!*b) {
+        diag_.add(present->mark, present->path,
+                  "must be true (matching a header that is absent is not supported)");
+        return;
+      }
+    } else {
+      m.missing("value", "or present: true");
+      return;
+    }
+    if (ok) r.headers.push_back(std::move(h));
+  }
+
+  void readRetries(const Field& f, RetryConfig& retries) {
+    MapReader m(diag_, f, kRetryKeys);
+    if (!m.ok()) return;
+    if (auto v = m.get("attempts")) {
+      if (auto n = detail::readInt(diag_, *v, 0, kMaxRetryAttempts)) {
+        retries.attempts = static_cast<uint32_t>(*n);
+      }
+    }
+    if (auto v = m.get("on")) {
+      if (auto items = detail::readList(diag_, *v)) {
+        if (items->empty()) {
+          diag_.add(v->mark, v->path,
+                    "at least one condition is required (set attempts: 0 for no retries)");
+        }
+        uint32_t on = 0;
+        std::vector<Seen> seen;
+        for (const Field& item : *items) {
+          auto s = readChoice(diag_, item, "retry condition", kRetryConditions);
+          if (!s) continue;
+          auto first =
+              std::find_if(seen.begin(), seen.end(), [&](const Seen& x) { return x.name == *s; });
+          if (first != seen.end()) {
+            diag_.add(item.mark, item.path,
+                      "duplicate retry condition " + quote(*s) + " (first at line " +
+                          std::to_string(first->line) + ")");
+            continue;
+          }
+          seen.push_back({*s, lineOf(item.mark)});
+          auto bit = std::find(std::begin(kRetryConditions), std::end(kRetryConditions), *s) -
+                     std::begin(kRetryConditions);
+          on |= 1u << bit;
+        }
+        retries.on = on;
+      }
+    }
+    if (auto v = m.get("per_try_timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) retries.per_try_timeout = *d;
+    }
+  }
+
+  std::optional<std::string> readHost(const Field& f, HostUse use) {
+    auto s = detail::readString(diag_, f);
+    if (!s) return std::nullopt;
+    std::string problem = hostProblem(*s, use);
+    if (problem.empty()) return s;
+    if (s->empty()) {
+      diag_.add(f.mark, f.path, std::move(problem));
+    } else {
+      diag_.add(f.mark, f.path, "invalid host " + quote(*s) + ": " + problem);
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> readPath(const Field& f) {
+    auto s = detail::readString(diag_, f);
+    if (!s) return std::nullopt;
+    std::string problem = pathProblem(*s);
+    if (problem.empty()) return s;
+    diag_.add(f.mark, f.path, "invalid path " + quote(*s) + ": " + problem);
+    return std::nullopt;
+  }
+
+  // The index of the cluster named `name` (read from `at`), or nullopt with an error recorded.
+  std::optional<std::size_t> resolveCluster(const std::string& name, const Field& at) {
+    // cluster_names_ holds every well-formed name, also of clusters with other errors, so
+    // that a reference is not blamed for a mistake inside its cluster.
+    bool defined = std::any_of(cluster_names_.begin(), cluster_names_.end(),
+                               [&](const Seen& s) { return s.name == name; });
+    if (defined) return config_.findCluster(name).value_or(0);
     std::vector<std::string_view> names;
     for (const auto& s : cluster_names_) names.push_back(s.name);
+    std::string message = "unknown cluster " + quote(name);
+    std::string_view guess = detail::closest(name, names);
+    if (!guess.empty()) message += "; did you mean " + quote(guess) + "?";
+    diag_.add(at.mark, at.path, std::move(message));
+    return std::nullopt;
+  }
+
+  void crossCheck() {
     for (std::size_t i = 0; i < listener_sites_.size(); ++i) {
       const ListenerSite& site = listener_sites_[i];
       ListenerConfig& l = config_.listeners[site.index];
       if (site.cluster) {
-        // cluster_names_ holds every well-formed name, also of clusters with other errors, so
-        // that a listener is not blamed for a mistake inside its cluster.
-        bool defined = std::any_of(cluster_names_.begin(), cluster_names_.end(),
-                                   [&](const Seen& s) { return s.name == l.cluster; });
-        if (defined) {
-          l.cluster_index = config_.findCluster(l.cluster).value_or(0);
+        if (auto index = resolveCluster(l.cluster, *site.cluster)) l.cluster_index = *index;
+      }
+      for (std::size_t r = 0; r < site.route_clusters.size(); ++r) {
+        RouteConfig& route = l.http.routes[r];
+        if (const auto& at = site.route_clusters[r]) {
+          if (auto index = resolveCluster(route.cluster, *at)) route.cluster_index = *index;
         } else {
-          std::string message = "unknown cluster " + quote(l.cluster);
-          std::string_view guess = detail::closest(l.cluster, names);
-          if (!guess.empty()) message += "; did you mean " + quote(guess) + "?";
-          diag_.add(site.cluster->mark, site.cluster->path, std::move(message));
+          route.cluster_index = l.cluster_index;  // the catch-all for the listener's cluster
         }
       }
       if (!site.address) continue;

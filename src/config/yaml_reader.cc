@@ -3,7 +3,9 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 namespace pilotfish::config::detail {
@@ -13,6 +15,7 @@ namespace {
 constexpr std::string_view kDurationExpected = "expected a duration like 250ms, 5s, 2m or 1h";
 constexpr std::string_view kAddressExpected =
     "expected ip:port like 127.0.0.1:80 or \"[::1]:80\" (quote IPv6 addresses in YAML)";
+constexpr std::string_view kSizeExpected = "expected a size like 1048576, 512KiB, 10MiB or 1GiB";
 constexpr std::size_t kMaxQuoted = 80;
 
 bool isDigit(char c) {
@@ -314,7 +317,7 @@ MapReader::MapReader(Diagnostics& diag, const Field& map,
     }
     seen.push_back({key, lineOf(key_node.Mark())});
     if (contains(supported, key)) {
-      entries_.push_back({key, std::move(value)});
+      entries_.push_back({key, std::move(value), key_node.Mark()});
     } else if (contains(not_supported, key)) {
       diag_.add(key_node.Mark(), value.path, "key " + quote(key) + " is not supported yet");
     } else {
@@ -336,6 +339,13 @@ std::optional<Field> MapReader::get(std::string_view key) const {
     if (e.key == key) return e.value;
   }
   return std::nullopt;
+}
+
+YAML::Mark MapReader::keyMark(std::string_view key) const {
+  for (const auto& e : entries_) {
+    if (e.key == key) return e.key_mark;
+  }
+  return map_.mark;
 }
 
 void MapReader::missing(std::string_view key, std::string_view hint) const {
@@ -474,6 +484,132 @@ std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& f) {
   std::size_t i = 0;
   for (auto it = f.node.begin(); it != f.node.end(); ++it) out.push_back(f.element(i++, *it));
   return out;
+}
+
+std::optional<bool> readBool(Diagnostics& diag, const Field& f) {
+  if (!f.node.IsScalar()) {
+    diag.add(f.mark, f.path, "expected true or false, got " + describe(f.node));
+    return std::nullopt;
+  }
+  const std::string& s = f.node.Scalar();
+  if (f.node.Tag() != "?") {
+    diag.add(f.mark, f.path, "expected true or false, got the string " + quote(s));
+    return std::nullopt;
+  }
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  std::string message = "expected true or false, got " + quote(s);
+  static constexpr std::string_view kYaml11[] = {"yes", "Yes", "YES", "no",  "No", "NO", "on", "On",
+                                                 "ON",  "off", "Off", "OFF", "y",  "Y",  "n",  "N"};
+  if (contains(kYaml11, s)) message += " (YAML 1.1 spelling; write true or false)";
+  diag.add(f.mark, f.path, std::move(message));
+  return std::nullopt;
+}
+
+std::optional<double> readNumber(Diagnostics& diag, const Field& f, double min, double max) {
+  if (!f.node.IsScalar()) {
+    diag.add(f.mark, f.path, "expected a number, got " + describe(f.node));
+    return std::nullopt;
+  }
+  const std::string& s = f.node.Scalar();
+  if (f.node.Tag() != "?") {
+    diag.add(f.mark, f.path, "expected a plain number, got the string " + quote(s));
+    return std::nullopt;
+  }
+  // YAML 1.2 core schema floats, without the sign '+' and without .inf/.nan:
+  // -?( \.[0-9]+ | [0-9]+(\.[0-9]*)? )([eE][-+]?[0-9]+)?
+  std::size_t i = 0;
+  if (i < s.size() && s[i] == '-') ++i;
+  std::size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && isDigit(s[i])) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && isDigit(s[i])) ++i, ++frac_digits;
+  }
+  bool ok = int_digits > 0 || frac_digits > 0;
+  if (ok && i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < s.size() && isDigit(s[i])) ++i, ++exp_digits;
+    ok = exp_digits > 0;
+  }
+  double value = 0;
+  if (ok && i == s.size()) {
+    // from_chars does not take a leading '.'; give it "0.5" for ".5".
+    std::string text = s;
+    std::size_t dot = text.front() == '-' ? 1 : 0;
+    if (text[dot] == '.') text.insert(dot, "0");
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    ok = ec == std::errc() && end == text.data() + text.size();
+  } else {
+    ok = false;
+  }
+  if (!ok) {
+    diag.add(f.mark, f.path, "expected a decimal number like 0.25, got " + quote(s));
+    return std::nullopt;
+  }
+  if (!(value >= min && value <= max)) {
+    char lo[32], hi[32];
+    std::snprintf(lo, sizeof lo, "%g", min);
+    std::snprintf(hi, sizeof hi, "%g", max);
+    diag.add(f.mark, f.path, std::string("must be between ") + lo + " and " + hi + ", got " + s);
+    return std::nullopt;
+  }
+  if (value == 0) value = 0;  // no "-0" in /config
+  return value;
+}
+
+std::optional<uint64_t> readSize(Diagnostics& diag, const Field& f) {
+  if (!f.node.IsScalar()) {
+    diag.add(f.mark, f.path, std::string(kSizeExpected) + ", got " + describe(f.node));
+    return std::nullopt;
+  }
+  const std::string& s = f.node.Scalar();
+  std::size_t digits = 0;
+  while (digits < s.size() && isDigit(s[digits])) ++digits;
+  std::string_view unit = std::string_view(s).substr(digits);
+  uint64_t factor = 0;
+  if (unit.empty()) {
+    factor = 1;
+  } else if (unit == "KiB") {
+    factor = uint64_t{1} << 10;
+  } else if (unit == "MiB") {
+    factor = uint64_t{1} << 20;
+  } else if (unit == "GiB") {
+    factor = uint64_t{1} << 30;
+  }
+  std::string message = std::string(kSizeExpected) + ", got " + quote(s);
+  if (factor == 0 || digits == 0 || (digits > 1 && s.front() == '0')) {
+    if (!s.empty() && s.front() == '-') {
+      message += " (negative sizes are not allowed)";
+    } else if (s.find('.') != std::string::npos) {
+      message += " (no fractions; use a smaller unit, e.g. 1536KiB)";
+    } else if (digits > 1 && s.front() == '0' && factor != 0) {
+      message += " (no leading zeros)";
+    } else if (digits > 0 && factor == 0) {
+      message += " (units are KiB, MiB and GiB, powers of 1024, written without a space)";
+    }
+    diag.add(f.mark, f.path, std::move(message));
+    return std::nullopt;
+  }
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t value = 0;
+  bool overflow = false;
+  for (std::size_t i = 0; i < digits && !overflow; ++i) {
+    uint64_t d = static_cast<uint64_t>(s[i] - '0');
+    overflow = value > (kMax - d) / 10;
+    value = value * 10 + d;
+  }
+  if (overflow || value > kMax / factor) {
+    diag.add(f.mark, f.path, "too large, got " + s);
+    return std::nullopt;
+  }
+  if (value == 0) {
+    diag.add(f.mark, f.path, "must be greater than 0");
+    return std::nullopt;
+  }
+  return value * factor;
 }
 
 }  // namespace pilotfish::config::detail

@@ -74,6 +74,8 @@ class MapReader {
   bool ok() const { return ok_; }
   /// The value of a supported key, if present.
   std::optional<Field> get(std::string_view key) const;
+  /// Where a supported key that is present was written (for errors about the key itself).
+  YAML::Mark keyMark(std::string_view key) const;
   /// Records `missing required key "<key>"` at the map.
   void missing(std::string_view key, std::string_view hint = {}) const;
   const Field& field() const { return map_; }
@@ -82,6 +84,7 @@ class MapReader {
   struct Entry {
     std::string key;
     Field value;
+    YAML::Mark key_mark;
   };
   Diagnostics& diag_;
   Field map_;
@@ -101,5 +104,11 @@ std::optional<Duration> readDuration(Diagnostics& diag, const Field& f, bool pos
 std::optional<net::HostPort> readAddress(Diagnostics& diag, const Field& f, bool allow_name);
 /// The elements of a list; nullopt (error recorded) when the node is not a list.
 std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& f);
+/// A plain (unquoted) `true` or `false` (also `True`, `TRUE`, `False`, `FALSE`).
+std::optional<bool> readBool(Diagnostics& diag, const Field& f);
+/// A plain (unquoted) decimal number (`0`, `0.25`, `.5`, `1e-3`) in [min, max].
+std::optional<double> readNumber(Diagnostics& diag, const Field& f, double min, double max);
+/// A byte count: "<integer>" or "<integer>KiB|MiB|GiB", greater than 0, below 2^63.
+std::optional<uint64_t> readSize(Diagnostics& diag, const Field& f);
 
 }  // namespace pilotfish::config::detail

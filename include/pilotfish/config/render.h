@@ -20,7 +20,10 @@ namespace pilotfish::config {
 inline constexpr std::string_view kRedacted = "<redacted>";
 
 /// The effective config as one JSON object. Keys mirror the YAML keys; durations are rendered
-/// as accepted back ("5s", "1500ms"), addresses as "ip:port" / "[ipv6]:port".
+/// as accepted back ("5s", "1500ms"), addresses as "ip:port" / "[ipv6]:port", sizes as bytes,
+/// unset optional values as null. An http listener shows its effective routes (the catch-all
+/// route for its `cluster` included) and its effective tracing settings (merged with the
+/// top-level `tracing`); a tcp listener has no http keys.
 std::string toJson(const Config& config);
 
 /// Writes `k` and either "<redacted>" (secret set) or null (unset). The only way a Secret is

@@ -297,7 +297,7 @@ TEST(Loader, UnknownKeyWithSuggestion) {
 TEST(Loader, UnknownKeyListsTheKnownOnes) {
   EXPECT_TRUE(onlyError(withBase("frobnicate: 2\n"), 1, 1, "frobnicate",
                         "unknown key \"frobnicate\"; expected one of: node, workers, drain_delay, "
-                        "drain_timeout, admin, log, access_log, clusters, listeners"));
+                        "drain_timeout, admin, log, access_log, tracing, clusters, listeners"));
 }
 
 TEST(Loader, UnknownNestedKeys) {
@@ -725,10 +725,10 @@ TEST_P(ProtocolLater, IsNotSupportedYet) {
   // No "missing cluster" on top: such a listener would route instead.
   EXPECT_TRUE(onlyError(
       yaml, 4, 50, "listeners[0].protocol",
-      std::string("protocol \"") + GetParam() + "\" is not supported yet; supported: tcp"));
+      std::string("protocol \"") + GetParam() + "\" is not supported yet; supported: tcp, http"));
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ProtocolLater, ::testing::Values("http", "http2", "grpc"));
+INSTANTIATE_TEST_SUITE_P(All, ProtocolLater, ::testing::Values("http2", "grpc"));
 
 TEST(Loader, UnknownProtocol) {
   EXPECT_TRUE(onlyError(R"(clusters:
@@ -737,7 +737,7 @@ listeners:
   - {name: l, address: 127.0.0.1:7379, protocol: udp, cluster: c}
 )",
                         4, 50, "listeners[0].protocol",
-                        "unknown protocol \"udp\"; supported: tcp"));
+                        "unknown protocol \"udp\"; supported: tcp, http"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,24 +765,35 @@ TEST_P(NotSupportedYet, NamesTheKey) {
 
 std::vector<LaterKey> laterKeys() {
   std::vector<LaterKey> out;
-  for (std::string key : {"discovery", "cache_dir", "service", "tracing"}) {
+  for (std::string key : {"discovery", "cache_dir", "service"}) {
     out.push_back({std::string(kBase) + key + ": {}\n", 6, 1, key});
   }
   // A cluster with static endpoints plus one later key.
   for (std::string key :
-       {"zookeeper", "consul", "etcd", "dns", "file", "tls", "type", "pool", "circuit_breaker",
+       {"zookeeper", "consul", "etcd", "dns", "file", "tls", "type", "circuit_breaker",
         "outlier_detection", "health_check", "on_endpoint_removed", "allow_empty", "max_stale",
         "initial_fetch_timeout"}) {
     out.push_back({"clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n    " + key +
                        ": x\nlisteners:\n  - {name: l, address: 127.0.0.1:7379, cluster: c}\n",
                    4, 5, "clusters[0]." + key});
   }
-  for (std::string key : {"routes", "tracing", "tls"}) {
+  // On a tcp and on an http listener.
+  for (std::string protocol : {"tcp", "http"}) {
     out.push_back(
         {"clusters:\n  - {name: c, endpoints: [127.0.0.1:1]}\nlisteners:\n"
-         "  - name: l\n    address: 127.0.0.1:7379\n    cluster: c\n    " +
-             key + ": x\n",
-         7, 5, "listeners[0]." + key});
+         "  - name: l\n    address: 127.0.0.1:7379\n    protocol: " +
+             protocol + "\n    cluster: c\n    tls: x\n",
+         8, 5, "listeners[0].tls"});
+  }
+  // Reporting spans to a backend, in either tracing block.
+  for (std::string key : {"zipkin", "otlp", "jaeger"}) {
+    out.push_back({std::string(kBase) + "tracing:\n  " + key + ": {}\n", 7, 3, "tracing." + key});
+    out.push_back(
+        {"clusters:\n  - {name: c, endpoints: [127.0.0.1:1]}\nlisteners:\n"
+         "  - name: l\n    address: 127.0.0.1:7379\n    protocol: http\n"
+         "    cluster: c\n    tracing: {sample_rate: 1, " +
+             key + ": x}\n",
+         8, 31, "listeners[0].tracing." + key});
   }
   return out;
 }
@@ -864,17 +875,16 @@ service:                                    # the local app: inbound listener + 
   address: 127.0.0.1:8080
 )";
 
-TEST(Loader, IssueSampleGivesExactlyTheNotSupportedErrors) {
+TEST(Loader, IssueSampleGivesTheNotSupportedErrorsAndTheUnknownCluster) {
   Errors errors = errorsOf(kIssueSample);
-  ASSERT_EQ(errors.size(), 6u) << dump(errors);
+  ASSERT_EQ(errors.size(), 5u) << dump(errors);
   EXPECT_TRUE(hasError(errors, 8, 1, "discovery", "key \"discovery\" is not supported yet"));
   EXPECT_TRUE(hasError(errors, 13, 1, "cache_dir", "key \"cache_dir\" is not supported yet"));
   EXPECT_TRUE(
       hasError(errors, 18, 5, "clusters[1].zookeeper", "key \"zookeeper\" is not supported yet"));
-  EXPECT_TRUE(hasError(errors, 25, 15, "listeners[1].protocol",
-                       "protocol \"http\" is not supported yet; supported: tcp"));
+  // protocol: http and its routes are read now; the sample's route names a cluster it lacks.
   EXPECT_TRUE(
-      hasError(errors, 26, 5, "listeners[1].routes", "key \"routes\" is not supported yet"));
+      hasError(errors, 26, 46, "listeners[1].routes[0].cluster", "unknown cluster \"users\""));
   EXPECT_TRUE(hasError(errors, 27, 1, "service", "key \"service\" is not supported yet"));
   EXPECT_EQ(errors[0].toString(),
             "test.yaml:8:1: discovery: key \"discovery\" is not supported yet");
@@ -963,6 +973,879 @@ TEST(LoaderAccessLog, RejectsUnknownFieldFormatAndKey) {
   EXPECT_EQ(errors[1].column, 16);
   EXPECT_NE(errors[1].message.find("unknown access log field \"nope\""), std::string::npos);
   EXPECT_EQ(errors[2].path, "access_log.colour");
+}
+
+}  // namespace
+}  // namespace pilotfish::config
+
+// -------------------------------------------------------------------------------------------
+// HTTP listeners: routes, limits, tracing; cluster pools
+
+namespace pilotfish::config {
+namespace {
+
+// Two clusters and the head of an http listener; tests append the listener's remaining keys
+// (indented by four spaces), which start on line 9.
+constexpr std::string_view kHttpHead =
+    "clusters:\n"
+    "  - {name: c, endpoints: [127.0.0.1:1]}\n"
+    "  - {name: api, endpoints: [127.0.0.1:2]}\n"
+    "listeners:\n"
+    "  - name: h\n"
+    "    address: 127.0.0.1:4140\n"
+    "    protocol: http\n"
+    "    cluster: c\n";
+
+std::string withHttp(std::string_view tail) {
+  return std::string(kHttpHead) + std::string(tail);
+}
+
+const ListenerConfig& onlyListener(const ConfigPtr& config) {
+  return config->listeners.at(0);
+}
+
+constexpr std::string_view kFullHttp = R"(tracing:
+  propagate: [w3c]
+  request_id: false
+  sample_rate: 0.5
+clusters:
+  - name: web
+    endpoints: [127.0.0.1:8090]
+  - name: api
+    endpoints: [127.0.0.1:8081]
+    pool: {max_idle_per_endpoint: 0, idle_timeout: 20s, max_requests_per_connection: 100}
+listeners:
+  - name: edge
+    address: 127.0.0.1:4140
+    protocol: http
+    cluster: web
+    idle_timeout: 2m
+    max_connections: 5
+    max_request_headers_kb: 1024
+    max_headers: 1000
+    max_request_line_kb: 64
+    max_request_body: 10MiB
+    request_headers_timeout: 5s
+    max_hops: 255
+    routes:
+      - match:
+          host: Users.Example.COM
+          path_prefix: /api/
+          method: POST
+          header: {name: X-Canary, value: "1"}
+        cluster: api
+        timeout: 30s
+        prefix_rewrite: /v1/
+        host_rewrite: users.internal:8080
+        upstream_host_from_request: false
+        retries: {attempts: 10, on: [502, connect-failure, 504, reset, 503], per_try_timeout: 3s}
+      - match:
+          host_suffix: .Example.com
+          path_exact: /health
+          header:
+            - {name: x-a, present: true}
+            - {name: X-B, value: ""}
+        cluster: web
+        retries: {attempts: 1}
+      - match: {}
+        cluster: api
+      - cluster: web
+    tracing:
+      sample_rate: 1
+  - name: tcp
+    address: 127.0.0.1:7379
+    cluster: api
+)";
+
+TEST(LoaderHttp, FullExampleParsesToTheStructs) {
+  auto config = configOf(kFullHttp);
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->tracing.propagate_b3);
+  EXPECT_TRUE(config->tracing.propagate_w3c);
+  EXPECT_FALSE(config->tracing.request_id);
+  EXPECT_EQ(config->tracing.sample_rate, 0.5);
+
+  ASSERT_EQ(config->clusters.size(), 2u);
+  const PoolConfig& web_pool = config->clusters[0].pool;
+  EXPECT_EQ(web_pool.max_idle_per_endpoint, 32u);
+  EXPECT_EQ(web_pool.idle_timeout, Duration(50000));
+  EXPECT_EQ(web_pool.max_requests_per_connection, 0u);
+  const PoolConfig& api_pool = config->clusters[1].pool;
+  EXPECT_EQ(api_pool.max_idle_per_endpoint, 0u);
+  EXPECT_EQ(api_pool.idle_timeout, Duration(20000));
+  EXPECT_EQ(api_pool.max_requests_per_connection, 100u);
+
+  ASSERT_EQ(config->listeners.size(), 2u);
+  const ListenerConfig& l = config->listeners[0];
+  EXPECT_EQ(l.protocol, ListenerProtocol::kHttp);
+  EXPECT_EQ(l.cluster, "web");
+  EXPECT_EQ(l.cluster_index, 0u);
+  EXPECT_EQ(l.idle_timeout, Duration(120000));
+  EXPECT_EQ(l.max_connections, 5u);
+  const HttpListenerConfig& h = l.http;
+  EXPECT_EQ(h.max_request_headers_kb, 1024u);
+  EXPECT_EQ(h.max_headers, 1000u);
+  EXPECT_EQ(h.max_request_line_kb, 64u);
+  EXPECT_EQ(h.max_request_body, std::optional<uint64_t>(10u << 20));
+  EXPECT_EQ(h.request_headers_timeout, Duration(5000));
+  EXPECT_EQ(h.max_hops, 255u);
+  // The listener's block replaces sample_rate; the keys it leaves out come from the top level.
+  EXPECT_FALSE(h.tracing.propagate_b3);
+  EXPECT_TRUE(h.tracing.propagate_w3c);
+  EXPECT_FALSE(h.tracing.request_id);
+  EXPECT_EQ(h.tracing.sample_rate, 1.0);
+
+  // Four routes plus the catch-all for the listener's cluster.
+  ASSERT_EQ(h.routes.size(), 5u);
+  const RouteConfig& r0 = h.routes[0];
+  EXPECT_EQ(r0.host, "users.example.com");  // lowercased
+  EXPECT_EQ(r0.host_suffix, std::nullopt);
+  EXPECT_EQ(r0.path_prefix, "/api/");
+  EXPECT_EQ(r0.path_exact, std::nullopt);
+  EXPECT_EQ(r0.method, "POST");
+  ASSERT_EQ(r0.headers.size(), 1u);
+  EXPECT_EQ(r0.headers[0].name, "x-canary");  // lowercased
+  EXPECT_EQ(r0.headers[0].value, "1");
+  EXPECT_EQ(r0.cluster, "api");
+  EXPECT_EQ(r0.cluster_index, 1u);
+  EXPECT_EQ(r0.timeout, Duration(30000));
+  EXPECT_EQ(r0.prefix_rewrite, "/v1/");
+  EXPECT_EQ(r0.host_rewrite, "users.internal:8080");
+  EXPECT_FALSE(r0.upstream_host_from_request);
+  EXPECT_EQ(r0.retries.attempts, 10u);
+  EXPECT_EQ(r0.retries.on, kRetryConnectFailure | kRetryReset | kRetry502 | kRetry503 | kRetry504);
+  EXPECT_EQ(r0.retries.per_try_timeout, Duration(3000));
+
+  const RouteConfig& r1 = h.routes[1];
+  EXPECT_EQ(r1.host, std::nullopt);
+  EXPECT_EQ(r1.host_suffix, ".example.com");
+  EXPECT_EQ(r1.path_prefix, std::nullopt);
+  EXPECT_EQ(r1.path_exact, "/health");
+  EXPECT_EQ(r1.method, std::nullopt);
+  ASSERT_EQ(r1.headers.size(), 2u);
+  EXPECT_EQ(r1.headers[0].name, "x-a");
+  EXPECT_EQ(r1.headers[0].value, std::nullopt);  // present: true
+  EXPECT_EQ(r1.headers[1].name, "x-b");
+  EXPECT_EQ(r1.headers[1].value, "");
+  EXPECT_EQ(r1.cluster_index, 0u);
+  EXPECT_EQ(r1.timeout, std::nullopt);
+  EXPECT_EQ(r1.retries.attempts, 1u);
+  EXPECT_EQ(r1.retries.on, kRetryConnectFailure | kRetryReset);  // the default conditions
+  EXPECT_EQ(r1.retries.per_try_timeout, std::nullopt);
+
+  // `match: {}` and no `match` both match everything.
+  for (std::size_t i : {2u, 3u, 4u}) {
+    const RouteConfig& r = h.routes[i];
+    EXPECT_FALSE(r.host || r.host_suffix || r.path_prefix || r.path_exact || r.method) << i;
+    EXPECT_TRUE(r.headers.empty()) << i;
+    EXPECT_EQ(r.retries.attempts, 0u) << i;
+  }
+  EXPECT_EQ(h.routes[2].cluster_index, 1u);
+  EXPECT_EQ(h.routes[3].cluster_index, 0u);
+  // The catch-all.
+  EXPECT_EQ(h.routes[4].cluster, "web");
+  EXPECT_EQ(h.routes[4].cluster_index, 0u);
+
+  const ListenerConfig& t = config->listeners[1];
+  EXPECT_EQ(t.protocol, ListenerProtocol::kTcp);
+  EXPECT_EQ(t.cluster_index, 1u);
+  EXPECT_TRUE(t.http.routes.empty());
+}
+
+TEST(LoaderHttp, DefaultsWithOnlyACluster) {
+  auto config = configOf(withHttp(""));
+  ASSERT_TRUE(config);
+  const ListenerConfig& l = onlyListener(config);
+  EXPECT_EQ(l.protocol, ListenerProtocol::kHttp);
+  EXPECT_EQ(l.idle_timeout, Duration(3600 * 1000));
+  const HttpListenerConfig& h = l.http;
+  EXPECT_EQ(h.max_request_headers_kb, 60u);
+  EXPECT_EQ(h.max_headers, 100u);
+  EXPECT_EQ(h.max_request_line_kb, 8u);
+  EXPECT_EQ(h.max_request_body, std::nullopt);
+  EXPECT_EQ(h.request_headers_timeout, Duration(10000));
+  EXPECT_EQ(h.max_hops, 10u);
+  EXPECT_TRUE(h.tracing.propagate_b3);
+  EXPECT_TRUE(h.tracing.propagate_w3c);
+  EXPECT_TRUE(h.tracing.request_id);
+  EXPECT_EQ(h.tracing.sample_rate, 0.01);
+  // The catch-all route alone.
+  ASSERT_EQ(h.routes.size(), 1u);
+  EXPECT_EQ(h.routes[0].cluster, "c");
+  EXPECT_EQ(h.routes[0].cluster_index, 0u);
+  EXPECT_FALSE(h.routes[0].path_prefix);
+  EXPECT_EQ(config->tracing.sample_rate, 0.01);
+}
+
+TEST(LoaderHttp, CatchAllIsAppendedAfterTheRoutes) {
+  auto config = configOf(R"(clusters:
+  - {name: a, endpoints: [127.0.0.1:1]}
+  - {name: b, endpoints: [127.0.0.1:2]}
+listeners:
+  - name: h
+    address: 127.0.0.1:4140
+    protocol: http
+    routes:
+      - {match: {path_prefix: /b}, cluster: b}
+    cluster: a
+  - name: only-routes
+    address: 127.0.0.1:4141
+    protocol: http
+    routes: [{match: {path_prefix: /}, cluster: b}]
+  - {name: empty-routes, address: 127.0.0.1:4142, protocol: http, cluster: b, routes: []}
+)");
+  ASSERT_TRUE(config);
+  const auto& r = config->listeners[0].http.routes;
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].cluster, "b");
+  EXPECT_EQ(r[0].cluster_index, 1u);
+  EXPECT_EQ(r[0].path_prefix, "/b");
+  EXPECT_EQ(r[1].cluster, "a");
+  EXPECT_EQ(r[1].cluster_index, 0u);
+  EXPECT_FALSE(r[1].path_prefix);
+  // Without `cluster`, no catch-all: unmatched requests are 404.
+  const auto& l1 = config->listeners[1];
+  EXPECT_EQ(l1.cluster, "");
+  ASSERT_EQ(l1.http.routes.size(), 1u);
+  EXPECT_EQ(l1.http.routes[0].cluster_index, 1u);
+  // An empty list with a cluster: only the catch-all.
+  const auto& l2 = config->listeners[2];
+  ASSERT_EQ(l2.http.routes.size(), 1u);
+  EXPECT_EQ(l2.http.routes[0].cluster, "b");
+  EXPECT_EQ(l2.http.routes[0].cluster_index, 1u);
+}
+
+TEST(LoaderHttp, HttpListenerNeedsRoutesOrCluster) {
+  Errors errors = errorsOf(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: a, address: 127.0.0.1:4140, protocol: http}
+  - {name: b, address: 127.0.0.1:4141, protocol: http, routes: []}
+  - {name: d, address: 127.0.0.1:4142, protocol: http, routes: {cluster: c}}
+)");
+  EXPECT_EQ(errors.size(), 3u) << dump(errors);
+  EXPECT_TRUE(hasError(errors, 4, 5, "listeners[0]",
+                       "missing required key \"routes\" (an http listener needs \"routes\", "
+                       "\"cluster\" or both)"));
+  EXPECT_TRUE(hasError(errors, 5, 64, "listeners[1].routes",
+                       "at least one route is required (or give the listener a \"cluster\")"));
+  EXPECT_TRUE(hasError(errors, 6, 64, "listeners[2].routes", "expected a list, got a map"));
+}
+
+TEST(LoaderHttp, TcpListenerStillNeedsACluster) {
+  EXPECT_TRUE(onlyError(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: a, address: 127.0.0.1:4140, protocol: tcp}
+)",
+                        4, 5, "listeners[0]", "missing required key \"cluster\""));
+}
+
+// Every http-only key on a tcp listener (explicit or by default) is one error at the key.
+class HttpOnlyKey : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(HttpOnlyKey, IsAnErrorOnATcpListener) {
+  for (const char* protocol : {"", "    protocol: tcp\n"}) {
+    std::string yaml =
+        "clusters:\n  - {name: c, endpoints: [127.0.0.1:1]}\nlisteners:\n"
+        "  - name: l\n    address: 127.0.0.1:7379\n    cluster: c\n" +
+        std::string(protocol) + "    " + GetParam() + ": x\n";
+    int line = protocol[0] ? 8 : 7;
+    EXPECT_TRUE(onlyError(yaml, line, 5, std::string("listeners[0].") + GetParam(),
+                          std::string("key \"") + GetParam() +
+                              "\" is only for protocol: http (this listener is tcp)"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, HttpOnlyKey,
+                         ::testing::Values("routes", "tracing", "max_request_headers_kb",
+                                           "max_headers", "max_request_line_kb", "max_request_body",
+                                           "request_headers_timeout", "max_hops"));
+
+TEST(LoaderHttp, RoutesOnATcpListenerWithoutClusterIsOneError) {
+  // It was meant to be an http listener; "missing cluster" would be noise.
+  EXPECT_TRUE(onlyError(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - name: l
+    address: 127.0.0.1:7379
+    routes: [{cluster: c}]
+)",
+                        6, 5, "listeners[0].routes", "only for protocol: http"));
+}
+
+TEST(LoaderHttp, RefusedProtocolStillChecksTheHttpKeys) {
+  // protocol: http2 is refused, but its (http) keys are still read; nothing is missing.
+  Errors errors = errorsOf(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - name: l
+    address: 127.0.0.1:7379
+    protocol: http2
+    max_hops: 0
+    routes: [{cluster: x}]
+)");
+  EXPECT_EQ(errors.size(), 3u) << dump(errors);
+  EXPECT_TRUE(hasError(errors, 6, 15, "listeners[0].protocol", "not supported yet"));
+  EXPECT_TRUE(hasError(errors, 7, 15, "listeners[0].max_hops", "must be between 1 and 255"));
+  EXPECT_TRUE(hasError(errors, 8, 24, "listeners[0].routes[0].cluster", "unknown cluster \"x\""));
+}
+
+// One http listener key (or block) appended to kHttpHead, starting on line 9.
+struct HttpCase {
+  const char* tail;
+  int line;
+  int column;
+  const char* path;
+  const char* message;
+};
+
+void PrintTo(const HttpCase& c, std::ostream* os) {
+  *os << c.tail;
+}
+
+class HttpError : public ::testing::TestWithParam<HttpCase> {};
+
+TEST_P(HttpError, IsReported) {
+  const HttpCase& c = GetParam();
+  EXPECT_TRUE(onlyError(withHttp(c.tail), c.line, c.column, c.path, c.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, HttpError,
+    ::testing::Values(
+        HttpCase{"    max_request_headers_kb: 0\n", 9, 29, "listeners[0].max_request_headers_kb",
+                 "must be between 1 and 1024, got 0"},
+        HttpCase{"    max_request_headers_kb: 1025\n", 9, 29, "listeners[0].max_request_headers_kb",
+                 "must be between 1 and 1024, got 1025"},
+        HttpCase{"    max_headers: 0\n", 9, 18, "listeners[0].max_headers",
+                 "must be between 1 and 1000, got 0"},
+        HttpCase{"    max_headers: 1001\n", 9, 18, "listeners[0].max_headers",
+                 "must be between 1 and 1000, got 1001"},
+        HttpCase{"    max_request_line_kb: 0\n", 9, 26, "listeners[0].max_request_line_kb",
+                 "must be between 1 and 64, got 0"},
+        HttpCase{"    max_request_line_kb: 65\n", 9, 26, "listeners[0].max_request_line_kb",
+                 "must be between 1 and 64, got 65"},
+        HttpCase{"    max_hops: 0\n", 9, 15, "listeners[0].max_hops",
+                 "must be between 1 and 255, got 0"},
+        HttpCase{"    max_hops: 256\n", 9, 15, "listeners[0].max_hops",
+                 "must be between 1 and 255, got 256"},
+        HttpCase{"    max_hops: \"3\"\n", 9, 15, "listeners[0].max_hops",
+                 "expected a plain integer"},
+        HttpCase{"    request_headers_timeout: 0s\n", 9, 30, "listeners[0].request_headers_timeout",
+                 "must be greater than 0"},
+        HttpCase{"    request_headers_timeout: 10\n", 9, 30, "listeners[0].request_headers_timeout",
+                 "(missing unit)"},
+        HttpCase{"    idle_timeout: 0s\n", 9, 19, "listeners[0].idle_timeout",
+                 "must be greater than 0"},
+        HttpCase{"    max_hop: 3\n", 9, 5, "listeners[0].max_hop",
+                 "unknown key \"max_hop\"; did you mean \"max_hops\"?"},
+        HttpCase{"    route: []\n", 9, 5, "listeners[0].route",
+                 "unknown key \"route\"; did you mean \"routes\"?"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    RequestBody, HttpError,
+    ::testing::Values(
+        HttpCase{"    max_request_body: 0\n", 9, 23, "listeners[0].max_request_body",
+                 "must be greater than 0"},
+        HttpCase{"    max_request_body: 0MiB\n", 9, 23, "listeners[0].max_request_body",
+                 "must be greater than 0"},
+        HttpCase{"    max_request_body: -1\n", 9, 23, "listeners[0].max_request_body",
+                 "expected a size like 1048576, 512KiB, 10MiB or 1GiB, got \"-1\" (negative "
+                 "sizes are not allowed)"},
+        HttpCase{"    max_request_body: 10MB\n", 9, 23, "listeners[0].max_request_body",
+                 "got \"10MB\" (units are KiB, MiB and GiB, powers of 1024, written without a "
+                 "space)"},
+        HttpCase{"    max_request_body: 10 MiB\n", 9, 23, "listeners[0].max_request_body",
+                 "(units are KiB, MiB and GiB"},
+        HttpCase{"    max_request_body: 10mib\n", 9, 23, "listeners[0].max_request_body",
+                 "(units are KiB, MiB and GiB"},
+        HttpCase{"    max_request_body: 1.5MiB\n", 9, 23, "listeners[0].max_request_body",
+                 "(no fractions; use a smaller unit, e.g. 1536KiB)"},
+        HttpCase{"    max_request_body: 010\n", 9, 23, "listeners[0].max_request_body",
+                 "(no leading zeros)"},
+        HttpCase{"    max_request_body: MiB\n", 9, 23, "listeners[0].max_request_body",
+                 "got \"MiB\""},
+        HttpCase{"    max_request_body: 9999999999GiB\n", 9, 23, "listeners[0].max_request_body",
+                 "too large"},
+        HttpCase{"    max_request_body: 99999999999999999999999\n", 9, 23,
+                 "listeners[0].max_request_body", "too large"},
+        HttpCase{"    max_request_body: [1]\n", 9, 23, "listeners[0].max_request_body",
+                 "expected a size like 1048576, 512KiB, 10MiB or 1GiB, got a list"}));
+
+TEST(LoaderHttp, RequestBodySizes) {
+  struct Case {
+    const char* text;
+    uint64_t bytes;
+  };
+  for (Case c : {Case{"1", 1}, Case{"1048576", 1048576}, Case{"512KiB", 512u << 10},
+                 Case{"10MiB", 10u << 20}, Case{"\"2GiB\"", uint64_t{2} << 30},
+                 Case{"8589934591GiB", uint64_t{8589934591} << 30}}) {
+    auto config = configOf(withHttp(std::string("    max_request_body: ") + c.text + "\n"));
+    ASSERT_TRUE(config) << c.text;
+    EXPECT_EQ(onlyListener(config).http.max_request_body, c.bytes) << c.text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Routes, HttpError,
+    ::testing::Values(
+        HttpCase{"    routes: [[c]]\n", 9, 14, "listeners[0].routes[0]",
+                 "expected a map, got a list"},
+        HttpCase{"    routes: [c]\n", 9, 14, "listeners[0].routes[0]", "expected a map, got \"c\""},
+        HttpCase{"    routes:\n      - {match: {path_prefix: /}}\n", 10, 9,
+                 "listeners[0].routes[0]", "missing required key \"cluster\""},
+        HttpCase{"    routes:\n      - {cluster: apu}\n", 10, 19, "listeners[0].routes[0].cluster",
+                 "unknown cluster \"apu\"; did you mean \"api\"?"},
+        HttpCase{"    routes:\n      - {cluster: [api]}\n", 10, 19,
+                 "listeners[0].routes[0].cluster", "expected a string, got a list"},
+        HttpCase{"    routes:\n      - {cluster: api, mach: {}}\n", 10, 24,
+                 "listeners[0].routes[0].mach", "unknown key \"mach\"; did you mean \"match\"?"},
+        HttpCase{"    routes:\n      - {cluster: api, match: /api}\n", 10, 31,
+                 "listeners[0].routes[0].match", "expected a map, got \"/api\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {query: /api}}\n", 10, 32,
+                 "listeners[0].routes[0].match.query",
+                 "unknown key \"query\"; expected one of: host, host_suffix, path_prefix, "
+                 "path_exact, method, header"},
+        HttpCase{"    routes:\n      - {cluster: api, timeout: 0s}\n", 10, 33,
+                 "listeners[0].routes[0].timeout", "must be greater than 0"},
+        HttpCase{"    routes:\n      - {cluster: api, timeout: 5}\n", 10, 33,
+                 "listeners[0].routes[0].timeout", "(missing unit)"},
+        HttpCase{"    routes:\n      - {cluster: api, timout: 5s}\n", 10, 24,
+                 "listeners[0].routes[0].timout", "did you mean \"timeout\"?"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Match, HttpError,
+    ::testing::Values(
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_prefix: api}}\n", 10, 45,
+                 "listeners[0].routes[0].match.path_prefix",
+                 "invalid path \"api\": must start with '/'"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_exact: \"\"}}\n", 10, 44,
+                 "listeners[0].routes[0].match.path_exact",
+                 "invalid path \"\": must start with '/'"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_exact: \"/a b\"}}\n", 10, 44,
+                 "listeners[0].routes[0].match.path_exact",
+                 "must not contain spaces, control characters or non-ASCII characters "
+                 "(percent-encode them)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_prefix: /a, path_exact: /b}}\n",
+                 10, 49, "listeners[0].routes[0].match.path_exact",
+                 "give either path_prefix or path_exact, not both"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: \"a b\"}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host",
+                 "invalid host \"a b\": expected a host name or IP address like users, "
+                 "api.example.com or 10.0.0.1"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: \"users:80\"}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host",
+                 "invalid host \"users:80\": a port is not allowed here (the port of the "
+                 "request's Host is ignored)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: .users}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host", "invalid host \".users\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: \"\"}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host", "must not be empty"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: \"::1\"}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host",
+                 "an IPv6 literal must be in brackets, e.g. [::1]"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host: \"[::g]\"}}\n", 10, 38,
+                 "listeners[0].routes[0].match.host", "invalid IPv6 literal"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {host_suffix: \"a b\"}}\n", 10, 45,
+                 "listeners[0].routes[0].match.host_suffix", "invalid host \"a b\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {method: \"GE T\"}}\n", 10, 40,
+                 "listeners[0].routes[0].match.method",
+                 "invalid method \"GE T\"; expected a token like GET or PURGE"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {method: \"\"}}\n", 10, 40,
+                 "listeners[0].routes[0].match.method", "invalid method \"\""}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Header, HttpError,
+    ::testing::Values(
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: x-a}}\n", 10, 40,
+                 "listeners[0].routes[0].match.header",
+                 "expected a map {name, value} or {name, present: true}, or a list of them, got "
+                 "\"x-a\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: []}}\n", 10, 40,
+                 "listeners[0].routes[0].match.header",
+                 "at least one header is required (or leave out the key)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {value: a}}}\n", 10, 40,
+                 "listeners[0].routes[0].match.header", "missing required key \"name\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: x-a}}}\n", 10, 40,
+                 "listeners[0].routes[0].match.header",
+                 "missing required key \"value\" (or present: true)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: [{name: x-a}]}}\n", 10, 41,
+                 "listeners[0].routes[0].match.header[0]",
+                 "missing required key \"value\" (or present: true)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: [x-a]}}\n", 10, 41,
+                 "listeners[0].routes[0].match.header[0]", "expected a map, got \"x-a\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: \"x a\", value: "
+                 "b}}}\n",
+                 10, 47, "listeners[0].routes[0].match.header.name",
+                 "invalid header name \"x a\"; expected a token"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: \":path\", "
+                 "present: true}}}\n",
+                 10, 47, "listeners[0].routes[0].match.header.name",
+                 "invalid header name \":path\""},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: a, value: b, "
+                 "present: true}}}\n",
+                 10, 60, "listeners[0].routes[0].match.header.present",
+                 "give either value or present, not both"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: a, present: "
+                 "false}}}\n",
+                 10, 59, "listeners[0].routes[0].match.header.present",
+                 "must be true (matching a header that is absent is not supported)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: a, present: "
+                 "yes}}}\n",
+                 10, 59, "listeners[0].routes[0].match.header.present",
+                 "expected true or false, got \"yes\" (YAML 1.1 spelling; write true or false)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: a, value: \" "
+                 "b\"}}}\n",
+                 10, 57, "listeners[0].routes[0].match.header.value",
+                 "must not begin or end with a space or tab"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {header: {name: a, value: "
+                 "\"b\\x01\"}}}\n",
+                 10, 57, "listeners[0].routes[0].match.header.value",
+                 "must not contain control characters"},
+        HttpCase{
+            "    routes:\n      - {cluster: api, match: {header: {name: a, value: c, valu: b}}}\n",
+            10, 60, "listeners[0].routes[0].match.header.valu", "did you mean \"value\"?"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Rewrites, HttpError,
+    ::testing::Values(
+        HttpCase{"    routes:\n      - {cluster: api, prefix_rewrite: /v1}\n", 10, 24,
+                 "listeners[0].routes[0].prefix_rewrite",
+                 "needs match.path_prefix (the part of the path that it replaces)"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_exact: /a}, prefix_rewrite: "
+                 "/v1}\n",
+                 10, 49, "listeners[0].routes[0].prefix_rewrite", "needs match.path_prefix"},
+        HttpCase{"    routes:\n      - {cluster: api, match: {path_prefix: /a}, prefix_rewrite: "
+                 "v1}\n",
+                 10, 66, "listeners[0].routes[0].prefix_rewrite",
+                 "invalid path \"v1\": must start with '/'"},
+        HttpCase{"    routes:\n      - {cluster: api, host_rewrite: \"a b\"}\n", 10, 38,
+                 "listeners[0].routes[0].host_rewrite", "invalid host \"a b\""},
+        HttpCase{"    routes:\n      - {cluster: api, host_rewrite: \"a:0\"}\n", 10, 38,
+                 "listeners[0].routes[0].host_rewrite",
+                 "invalid host \"a:0\": port must be a number 1-65535"},
+        HttpCase{"    routes:\n      - {cluster: api, host_rewrite: \"a:\"}\n", 10, 38,
+                 "listeners[0].routes[0].host_rewrite", "empty port after ':'"},
+        HttpCase{"    routes:\n      - {cluster: api, upstream_host_from_request: true}\n", 10, 52,
+                 "listeners[0].routes[0].upstream_host_from_request",
+                 "needs a cluster of type dynamic_host, not supported yet"},
+        HttpCase{"    routes:\n      - {cluster: api, upstream_host_from_request: \"true\"}\n", 10,
+                 52, "listeners[0].routes[0].upstream_host_from_request",
+                 "expected true or false, got the string \"true\""}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Retries, HttpError,
+    ::testing::Values(
+        HttpCase{"    routes:\n      - {cluster: api, retries: {attempts: 11}}\n", 10, 44,
+                 "listeners[0].routes[0].retries.attempts", "must be between 0 and 10, got 11"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {attempts: -1}}\n", 10, 44,
+                 "listeners[0].routes[0].retries.attempts", "must be between 0 and 10, got -1"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {on: [5xx]}}\n", 10, 39,
+                 "listeners[0].routes[0].retries.on[0]",
+                 "unknown retry condition \"5xx\"; supported: connect-failure, reset, 502, "
+                 "503, 504"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {on: [connect_failure]}}\n", 10, 39,
+                 "listeners[0].routes[0].retries.on[0]", "did you mean \"connect-failure\"?"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {on: [reset, reset]}}\n", 10, 46,
+                 "listeners[0].routes[0].retries.on[1]",
+                 "duplicate retry condition \"reset\" (first at line 10)"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {on: []}}\n", 10, 38,
+                 "listeners[0].routes[0].retries.on",
+                 "at least one condition is required (set attempts: 0 for no retries)"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {on: 503}}\n", 10, 38,
+                 "listeners[0].routes[0].retries.on", "expected a list, got \"503\""},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {per_try_timeout: 0ms}}\n", 10, 51,
+                 "listeners[0].routes[0].retries.per_try_timeout", "must be greater than 0"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: {attempt: 1}}\n", 10, 34,
+                 "listeners[0].routes[0].retries.attempt", "did you mean \"attempts\"?"},
+        HttpCase{"    routes:\n      - {cluster: api, retries: 3}\n", 10, 33,
+                 "listeners[0].routes[0].retries", "expected a map, got \"3\""}));
+
+INSTANTIATE_TEST_SUITE_P(
+    ListenerTracing, HttpError,
+    ::testing::Values(HttpCase{"    tracing: {sample_rate: 1.5}\n", 9, 28,
+                               "listeners[0].tracing.sample_rate",
+                               "must be between 0 and 1, got 1.5"},
+                      HttpCase{"    tracing: {propagate: [b3, zipkin]}\n", 9, 31,
+                               "listeners[0].tracing.propagate[1]",
+                               "unknown propagation format \"zipkin\"; supported: b3, w3c"},
+                      HttpCase{"    tracing: {request_id: 1}\n", 9, 27,
+                               "listeners[0].tracing.request_id",
+                               "expected true or false, got \"1\""},
+                      HttpCase{"    tracing: {sample: 1}\n", 9, 15, "listeners[0].tracing.sample",
+                               "did you mean \"sample_rate\"?"},
+                      HttpCase{"    tracing: off\n", 9, 14, "listeners[0].tracing",
+                               "expected a map, got \"off\""}));
+
+// Top-level tracing: a line prepended to kBase.
+INSTANTIATE_TEST_SUITE_P(
+    Tracing, ScalarError,
+    ::testing::Values(ScalarCase{"tracing: {sample_rate: 1.01}", 24, "tracing.sample_rate",
+                                 "must be between 0 and 1, got 1.01"},
+                      ScalarCase{"tracing: {sample_rate: -0.1}", 24, "tracing.sample_rate",
+                                 "must be between 0 and 1, got -0.1"},
+                      ScalarCase{"tracing: {sample_rate: \"0.5\"}", 24, "tracing.sample_rate",
+                                 "expected a plain number, got the string \"0.5\""},
+                      ScalarCase{"tracing: {sample_rate: 1%}", 24, "tracing.sample_rate",
+                                 "expected a decimal number like 0.25, got \"1%\""},
+                      ScalarCase{"tracing: {sample_rate: .nan}", 24, "tracing.sample_rate",
+                                 "expected a decimal number"},
+                      ScalarCase{"tracing: {sample_rate: 1e}", 24, "tracing.sample_rate",
+                                 "expected a decimal number"},
+                      ScalarCase{"tracing: {sample_rate: [0]}", 24, "tracing.sample_rate",
+                                 "expected a number, got a list"},
+                      ScalarCase{"tracing: {propagate: b3}", 22, "tracing.propagate",
+                                 "expected a list, got \"b3\""},
+                      ScalarCase{"tracing: {propagate: [w3c, b3, w3c]}", 32, "tracing.propagate[2]",
+                                 "duplicate propagation format \"w3c\" (first at line 1)"},
+                      ScalarCase{"tracing: {propagate: [B3]}", 23, "tracing.propagate[0]",
+                                 "unknown propagation format \"B3\"; supported: b3, w3c"},
+                      ScalarCase{"tracing: {request_id: on}", 23, "tracing.request_id",
+                                 "(YAML 1.1 spelling; write true or false)"},
+                      ScalarCase{"tracing: {request_id: [true]}", 23, "tracing.request_id",
+                                 "expected true or false, got a list"},
+                      ScalarCase{"tracing: [b3]", 10, "tracing", "expected a map, got a list"}));
+
+TEST(LoaderHttp, TracingValues) {
+  struct Case {
+    const char* yaml;
+    double rate;
+  };
+  for (Case c : {Case{"0", 0}, Case{"1", 1}, Case{"0.25", 0.25}, Case{".5", 0.5},
+                 Case{"1e-3", 0.001}, Case{"1.0", 1}, Case{"-0", 0}, Case{"0.", 0}}) {
+    auto config = configOf(withBase(std::string("tracing: {sample_rate: ") + c.yaml + "}\n"));
+    ASSERT_TRUE(config) << c.yaml;
+    EXPECT_EQ(config->tracing.sample_rate, c.rate) << c.yaml;
+  }
+  for (const char* yes : {"true", "True", "TRUE"}) {
+    auto config = configOf(withBase(std::string("tracing: {request_id: ") + yes + "}\n"));
+    ASSERT_TRUE(config) << yes;
+    EXPECT_TRUE(config->tracing.request_id);
+  }
+  for (const char* no : {"false", "False", "FALSE"}) {
+    auto config = configOf(withBase(std::string("tracing: {request_id: ") + no + "}\n"));
+    ASSERT_TRUE(config) << no;
+    EXPECT_FALSE(config->tracing.request_id);
+  }
+  // An empty list turns propagation off.
+  auto off = configOf(withBase("tracing: {propagate: []}\n"));
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->tracing.propagate_b3);
+  EXPECT_FALSE(off->tracing.propagate_w3c);
+  // An empty block keeps every default.
+  auto empty = configOf(withBase("tracing: {}\n"));
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->tracing.propagate_b3 && empty->tracing.propagate_w3c);
+  EXPECT_TRUE(empty->tracing.request_id);
+  EXPECT_EQ(empty->tracing.sample_rate, 0.01);
+}
+
+TEST(LoaderHttp, TracingInheritance) {
+  auto config = configOf(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: inherits, address: 127.0.0.1:4140, protocol: http, cluster: c}
+  - name: own
+    address: 127.0.0.1:4141
+    protocol: http
+    cluster: c
+    tracing: {propagate: []}
+  - name: all-own
+    address: 127.0.0.1:4142
+    protocol: http
+    cluster: c
+    tracing: {propagate: [b3, w3c], request_id: true, sample_rate: 0}
+tracing: {propagate: [b3], request_id: false, sample_rate: 0.2}
+)");
+  ASSERT_TRUE(config);
+  // The top-level block may come after the listeners in the file.
+  const TracingConfig& top = config->tracing;
+  EXPECT_TRUE(top.propagate_b3);
+  EXPECT_FALSE(top.propagate_w3c);
+  EXPECT_FALSE(top.request_id);
+  EXPECT_EQ(top.sample_rate, 0.2);
+  const TracingConfig& inherits = config->listeners[0].http.tracing;
+  EXPECT_TRUE(inherits.propagate_b3);
+  EXPECT_FALSE(inherits.propagate_w3c);
+  EXPECT_FALSE(inherits.request_id);
+  EXPECT_EQ(inherits.sample_rate, 0.2);
+  const TracingConfig& own = config->listeners[1].http.tracing;
+  EXPECT_FALSE(own.propagate_b3);
+  EXPECT_FALSE(own.propagate_w3c);
+  EXPECT_FALSE(own.request_id);     // from the top level
+  EXPECT_EQ(own.sample_rate, 0.2);  // from the top level
+  const TracingConfig& all = config->listeners[2].http.tracing;
+  EXPECT_TRUE(all.propagate_b3);
+  EXPECT_TRUE(all.propagate_w3c);
+  EXPECT_TRUE(all.request_id);
+  EXPECT_EQ(all.sample_rate, 0.0);
+}
+
+TEST(LoaderHttp, HostAndHeaderForms) {
+  auto config = configOf(withHttp(R"(    routes:
+      - {cluster: api, match: {host: 10.0.0.1}}
+      - {cluster: api, match: {host: "[::1]", method: PURGE}}
+      - {cluster: api, match: {host: my_svc.internal, host_suffix: internal}}
+      - {cluster: api, match: {header: {name: X-Present, present: TRUE}}}
+      - {cluster: api, host_rewrite: "[::1]:8080"}
+      - {cluster: api, host_rewrite: Users}
+      - {cluster: api, match: {path_prefix: /}, prefix_rewrite: /x/}
+)"));
+  ASSERT_TRUE(config);
+  const auto& r = onlyListener(config).http.routes;
+  ASSERT_EQ(r.size(), 8u);
+  EXPECT_EQ(r[0].host, "10.0.0.1");
+  EXPECT_EQ(r[1].host, "[::1]");
+  EXPECT_EQ(r[1].method, "PURGE");
+  EXPECT_EQ(r[2].host, "my_svc.internal");
+  EXPECT_EQ(r[2].host_suffix, "internal");
+  ASSERT_EQ(r[3].headers.size(), 1u);
+  EXPECT_EQ(r[3].headers[0].name, "x-present");
+  EXPECT_FALSE(r[3].headers[0].value);
+  EXPECT_EQ(r[4].host_rewrite, "[::1]:8080");
+  EXPECT_EQ(r[5].host_rewrite, "Users");  // a new Host value, kept as written
+  EXPECT_EQ(r[6].prefix_rewrite, "/x/");
+  EXPECT_EQ(r[7].cluster, "c");  // the catch-all
+}
+
+TEST(LoaderHttp, RouteErrorsAreAllReported) {
+  Errors errors = errorsOf(withHttp(R"(    routes:
+      - match: {path_prefix: nope}
+        cluster: nope
+        prefix_rewrite: /x
+      - match: [a]
+        cluster: api
+        prefix_rewrite: /y
+      - cluster: api
+        retries: {attempts: 99, on: [reset, 500]}
+)"));
+  // A broken `match` makes no prefix_rewrite error of its own.
+  EXPECT_EQ(errors.size(), 5u) << dump(errors);
+  EXPECT_TRUE(hasError(errors, 10, 30, "listeners[0].routes[0].match.path_prefix", "invalid path"));
+  EXPECT_TRUE(hasError(errors, 11, 18, "listeners[0].routes[0].cluster", "unknown cluster"));
+  EXPECT_TRUE(hasError(errors, 13, 16, "listeners[0].routes[1].match", "expected a map"));
+  EXPECT_TRUE(
+      hasError(errors, 17, 29, "listeners[0].routes[2].retries.attempts", "must be between"));
+  EXPECT_TRUE(hasError(errors, 17, 45, "listeners[0].routes[2].retries.on[1]",
+                       "unknown retry condition \"500\""));
+}
+
+TEST(LoaderHttp, AddressRulesApplyToHttpListeners) {
+  Errors errors = errorsOf(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: t, address: 127.0.0.1:4140, cluster: c}
+  - {name: h, address: 127.0.0.1:4140, protocol: http, cluster: c}
+  - {name: h, address: 0.0.0.0:4141, protocol: http, cluster: c}
+  - {name: a, address: 127.0.0.1:9901, protocol: http, cluster: c}
+  - {name: b, address: localhost:4142, protocol: http, cluster: c}
+)");
+  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+  EXPECT_TRUE(hasError(errors, 5, 24, "listeners[1].address",
+                       "address 127.0.0.1:4140 is already used by listener \"t\" (line 4)"));
+  EXPECT_TRUE(hasError(errors, 6, 12, "listeners[2].name",
+                       "duplicate listener name \"h\" (first defined at line 5)"));
+  EXPECT_TRUE(hasError(errors, 7, 24, "listeners[3].address",
+                       "clashes with the admin address 127.0.0.1:9901"));
+  EXPECT_TRUE(hasError(errors, 8, 24, "listeners[4].address", "host names are not allowed"));
+}
+
+TEST(LoaderHttp, ListenerClusterOfAnHttpListenerMustExist) {
+  // One error at the listener's cluster; the catch-all route made from it adds none.
+  EXPECT_TRUE(onlyError(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: h, address: 127.0.0.1:4140, protocol: http, cluster: d}
+)",
+                        4, 65, "listeners[0].cluster", "unknown cluster \"d\""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster pools
+
+struct PoolCase {
+  const char* pool;  // the value of `pool:`
+  int column;
+  const char* path;
+  const char* message;
+};
+
+void PrintTo(const PoolCase& c, std::ostream* os) {
+  *os << c.pool;
+}
+
+class PoolError : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(PoolError, IsReported) {
+  const PoolCase& c = GetParam();
+  std::string yaml = std::string("clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n") +
+                     "    pool: " + c.pool + "\n" +
+                     "listeners:\n  - {name: l, address: 127.0.0.1:7379, cluster: c}\n";
+  EXPECT_TRUE(onlyError(yaml, 4, c.column, c.path, c.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, PoolError,
+    ::testing::Values(
+        PoolCase{"{max_idle_per_endpoint: 10001}", 35, "clusters[0].pool.max_idle_per_endpoint",
+                 "must be between 0 and 10000, got 10001"},
+        PoolCase{"{max_idle_per_endpoint: -1}", 35, "clusters[0].pool.max_idle_per_endpoint",
+                 "must be between 0 and 10000, got -1"},
+        PoolCase{"{idle_timeout: 0s}", 26, "clusters[0].pool.idle_timeout",
+                 "must be greater than 0"},
+        PoolCase{"{idle_timeout: 1.5s}", 26, "clusters[0].pool.idle_timeout", "no fractions"},
+        PoolCase{"{max_requests_per_connection: -1}", 41,
+                 "clusters[0].pool.max_requests_per_connection",
+                 "must be between 0 and 4294967295, got -1"},
+        PoolCase{"{max_idle: 1}", 12, "clusters[0].pool.max_idle",
+                 "did you mean \"max_idle_per_endpoint\"?"},
+        PoolCase{"32", 11, "clusters[0].pool", "expected a map, got \"32\""}));
+
+TEST(LoaderHttp, PoolOnAnyCluster) {
+  // A pool is accepted on every cluster (tcp listeners just do not use it).
+  auto config = configOf(R"(clusters:
+  - name: c
+    endpoints: [127.0.0.1:1]
+    pool: {max_idle_per_endpoint: 10000, max_requests_per_connection: 4294967295}
+listeners:
+  - {name: l, address: 127.0.0.1:7379, cluster: c}
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->clusters[0].pool.max_idle_per_endpoint, 10000u);
+  EXPECT_EQ(config->clusters[0].pool.idle_timeout, Duration(50000));
+  EXPECT_EQ(config->clusters[0].pool.max_requests_per_connection, 4294967295u);
+}
+
+TEST(LoaderHttp, ShippedHttpExample) {
+  auto path = (std::filesystem::path(PILOTFISH_SOURCE_DIR) / "config/http-example.yaml")
+                  .lexically_normal()
+                  .string();
+  auto result = loadFromFile(path);
+  auto* errors = std::get_if<Errors>(&result);
+  ASSERT_EQ(errors, nullptr) << dump(*errors);
+  const Config& c = *std::get<ConfigPtr>(result);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  const ListenerConfig& l = c.listeners[0];
+  EXPECT_EQ(l.address.toString(), "127.0.0.1:4140");
+  EXPECT_EQ(l.protocol, ListenerProtocol::kHttp);
+  auto api = c.findCluster("api");
+  auto web = c.findCluster("web");
+  ASSERT_TRUE(api && web);
+  ASSERT_GE(l.http.routes.size(), 2u);
+  // /api goes to one cluster, everything else (the catch-all, last) to the other.
+  bool api_routed = false;
+  for (std::size_t i = 0; i + 1 < l.http.routes.size(); ++i) {
+    const RouteConfig& r = l.http.routes[i];
+    std::string p = r.path_prefix.value_or(r.path_exact.value_or(""));
+    EXPECT_EQ(p.rfind("/api", 0), 0u) << i;
+    EXPECT_EQ(r.cluster_index, *api) << i;
+    api_routed = true;
+  }
+  EXPECT_TRUE(api_routed);
+  const RouteConfig& last = l.http.routes.back();
+  EXPECT_FALSE(last.host || last.path_prefix || last.path_exact || last.method);
+  EXPECT_EQ(last.cluster_index, *web);
 }
 
 }  // namespace

@@ -40,9 +40,12 @@ listeners:
             "\"workers\":0,\"drain_delay\":\"0s\",\"drain_timeout\":\"15s\","
             "\"admin\":{\"address\":\"127.0.0.1:9901\"},"
             "\"log\":{\"level\":\"info\",\"format\":\"text\"},"
+            "\"tracing\":{\"propagate\":[\"b3\",\"w3c\"],\"request_id\":true,\"sample_rate\":0.01},"
             "\"clusters\":[{\"name\":\"c\","
             "\"endpoints\":[{\"address\":\"127.0.0.1:6379\",\"weight\":1,\"zone\":\"\"}],"
-            "\"connect_timeout\":\"1s\",\"lb\":{\"policy\":\"round_robin\"}}],"
+            "\"connect_timeout\":\"1s\",\"lb\":{\"policy\":\"round_robin\"},"
+            "\"pool\":{\"max_idle_per_endpoint\":32,\"idle_timeout\":\"50s\","
+            "\"max_requests_per_connection\":0}}],"
             "\"listeners\":[{\"name\":\"l\",\"address\":\"127.0.0.1:7379\",\"protocol\":\"tcp\","
             "\"cluster\":\"c\",\"idle_timeout\":\"1h\",\"max_connections\":0}]}");
 }
@@ -78,7 +81,106 @@ TEST(ToJson, DefaultConstructedConfig) {
             "{\"source\":\"\",\"node\":{\"id\":\"\",\"zone\":\"\"},\"workers\":0,"
             "\"drain_delay\":\"0s\",\"drain_timeout\":\"15s\","
             "\"admin\":{\"address\":\"127.0.0.1:9901\"},"
-            "\"log\":{\"level\":\"info\",\"format\":\"text\"},\"clusters\":[],\"listeners\":[]}");
+            "\"log\":{\"level\":\"info\",\"format\":\"text\"},"
+            "\"tracing\":{\"propagate\":[\"b3\",\"w3c\"],\"request_id\":true,\"sample_rate\":0.01},"
+            "\"clusters\":[],\"listeners\":[]}");
+}
+
+TEST(ToJson, HttpListenerDefaults) {
+  // Only a cluster: every http key shows its default, the catch-all route is listed, and the
+  // tracing block is the top-level one.
+  auto config = load(R"(tracing: {propagate: [w3c], sample_rate: 0.5}
+clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: h, address: 127.0.0.1:4140, protocol: http, cluster: c}
+)");
+  ASSERT_TRUE(config);
+  std::string json = toJson(*config);
+  EXPECT_TRUE(contains(
+      json, R"("tracing":{"propagate":["w3c"],"request_id":true,"sample_rate":0.5},"clusters")"))
+      << json;
+  EXPECT_TRUE(contains(
+      json,
+      R"("listeners":[{"name":"h","address":"127.0.0.1:4140","protocol":"http","cluster":"c",)"
+      R"("idle_timeout":"1h","max_connections":0,"max_request_headers_kb":60,"max_headers":100,)"
+      R"("max_request_line_kb":8,"max_request_body":null,"request_headers_timeout":"10s",)"
+      R"("max_hops":10,"routes":[{"match":{"host":null,"host_suffix":null,"path_prefix":null,)"
+      R"("path_exact":null,"method":null,"header":[]},"cluster":"c","timeout":null,)"
+      R"("prefix_rewrite":null,"host_rewrite":null,"upstream_host_from_request":false,)"
+      R"("retries":{"attempts":0,"on":["connect-failure","reset"],"per_try_timeout":null}}],)"
+      R"("tracing":{"propagate":["w3c"],"request_id":true,"sample_rate":0.5}}])"))
+      << json;
+}
+
+TEST(ToJson, HttpListenerConfiguredValues) {
+  auto config = load(R"(clusters:
+  - name: api
+    endpoints: [127.0.0.1:1]
+    pool: {max_idle_per_endpoint: 4, idle_timeout: 1500ms, max_requests_per_connection: 9}
+listeners:
+  - name: h
+    address: 127.0.0.1:4140
+    protocol: http
+    max_request_headers_kb: 16
+    max_headers: 50
+    max_request_line_kb: 4
+    max_request_body: 1MiB
+    request_headers_timeout: 2s
+    max_hops: 3
+    tracing: {propagate: [], request_id: false, sample_rate: 1}
+    routes:
+      - match:
+          host: API.example.com
+          host_suffix: .example.com
+          path_prefix: /api/
+          method: GET
+          header: [{name: X-A, value: "1"}, {name: x-b, present: true}]
+        cluster: api
+        timeout: 30s
+        prefix_rewrite: /
+        host_rewrite: api.internal:8080
+        retries: {attempts: 2, on: [504, reset, 502], per_try_timeout: 5s}
+      - match: {path_exact: /x}
+        cluster: api
+)");
+  ASSERT_TRUE(config);
+  std::string json = toJson(*config);
+  EXPECT_TRUE(contains(json, R"("pool":{"max_idle_per_endpoint":4,"idle_timeout":"1500ms",)"
+                             R"("max_requests_per_connection":9})"))
+      << json;
+  // No listener cluster: null, and no catch-all route.
+  EXPECT_TRUE(contains(json, R"("protocol":"http","cluster":null,)")) << json;
+  EXPECT_TRUE(contains(json, R"("max_request_headers_kb":16,"max_headers":50,)"
+                             R"("max_request_line_kb":4,"max_request_body":1048576,)"
+                             R"("request_headers_timeout":"2s","max_hops":3,)"))
+      << json;
+  EXPECT_TRUE(contains(
+      json,
+      R"("routes":[{"match":{"host":"api.example.com","host_suffix":".example.com",)"
+      R"("path_prefix":"/api/","path_exact":null,"method":"GET",)"
+      R"("header":[{"name":"x-a","value":"1"},{"name":"x-b","present":true}]},"cluster":"api",)"
+      R"("timeout":"30s","prefix_rewrite":"/","host_rewrite":"api.internal:8080",)"
+      R"("upstream_host_from_request":false,)"
+      R"("retries":{"attempts":2,"on":["reset","502","504"],"per_try_timeout":"5s"}},)"
+      R"({"match":{"host":null,"host_suffix":null,"path_prefix":null,"path_exact":"/x",)"))
+      << json;
+  EXPECT_EQ(json.find(R"("cluster":"api","timeout":null)"), json.rfind(R"("cluster":"api")"))
+      << "two routes, no catch-all: " << json;
+  EXPECT_TRUE(contains(json, R"("tracing":{"propagate":[],"request_id":false,"sample_rate":1}}]})"))
+      << json;
+}
+
+TEST(ToJson, TcpListenerHasNoHttpKeys) {
+  auto config = load(R"(clusters:
+  - {name: c, endpoints: [127.0.0.1:1]}
+listeners:
+  - {name: l, address: 127.0.0.1:7379, cluster: c}
+)");
+  ASSERT_TRUE(config);
+  std::string json = toJson(*config);
+  EXPECT_FALSE(contains(json, "routes")) << json;
+  EXPECT_FALSE(contains(json, "max_hops")) << json;
 }
 
 TEST(WriteSecret, NeverWritesTheValue) {
