@@ -623,11 +623,20 @@ bool H1Session::writeUpstream() {
   if (phase_ == Phase::kTunnel && tunnel_up_shut_) return false;
   bool progress = false;
   while (upstreamPending() != 0) {
-    std::array<asio::const_buffer, 2> bufs{
-        asio::const_buffer(up_head_.data() + up_head_sent_, up_head_.size() - up_head_sent_),
-        asio::const_buffer(up_body_.data() + up_body_sent_, up_body_.size() - up_body_sent_)};
+    const std::size_t head_left = up_head_.size() - up_head_sent_;
+    const std::size_t body_left = up_body_.size() - up_body_sent_;
     boost::system::error_code ec;
-    std::size_t n = up_.write_some(bufs, ec);
+    std::size_t n;
+    if (head_left == 0 || body_left == 0) {  // one buffer: send(2), cheaper than sendmsg(2)
+      n = head_left != 0
+              ? up_.write_some(asio::buffer(up_head_.data() + up_head_sent_, head_left), ec)
+              : up_.write_some(asio::buffer(up_body_.data() + up_body_sent_, body_left), ec);
+    } else {
+      std::array<asio::const_buffer, 2> bufs{
+          asio::const_buffer(up_head_.data() + up_head_sent_, head_left),
+          asio::const_buffer(up_body_.data() + up_body_sent_, body_left)};
+      n = up_.write_some(bufs, ec);
+    }
     if (wouldBlock(ec)) {
       up_writable_ = false;
       break;

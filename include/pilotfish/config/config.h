@@ -67,7 +67,7 @@ struct LbConfig {
 
 /// `pool:` of a cluster: upstream keepalive connections kept per worker and endpoint (HTTP).
 struct PoolConfig {
-  uint32_t max_idle_per_endpoint = 32;  ///< idle connections kept per worker and endpoint
+  uint32_t max_idle_per_endpoint = 64;  ///< idle connections kept per worker and endpoint
   /// An idle pooled connection is closed after this long; keep it below the upstreams' own
   /// keepalive timeout (nginx: 75s) so that pilotfish, not the upstream, closes first.
   Duration idle_timeout{50000};
