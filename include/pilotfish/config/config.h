@@ -112,15 +112,15 @@ struct RouteConfig {
   std::optional<std::string> method;       ///< a token; case-sensitive
   std::vector<HeaderMatchConfig> headers;  ///< `header:` (one map or a list of maps)
   std::string cluster;
-  std::size_t cluster_index = 0;  ///< set by the loader
-  std::optional<Duration> timeout;         ///< whole request; unset = no limit
+  std::size_t cluster_index = 0;              ///< set by the loader
+  std::optional<Duration> timeout;            ///< whole request; unset = no limit
   std::optional<std::string> prefix_rewrite;  ///< replaces the matched path_prefix
   std::optional<std::string> host_rewrite;    ///< new Host value
   bool upstream_host_from_request = false;    ///< chocon style (needs a dynamic_host cluster)
   RetryConfig retries;
 };
 
-/// `tracing:` at the top level (defaults) or on an http listener (overrides them as a whole).
+/// `tracing:` at the top level (defaults) or on an http listener (overrides them key by key).
 struct TracingConfig {
   bool propagate_b3 = true;   ///< `propagate` lists `b3`
   bool propagate_w3c = true;  ///< `propagate` lists `w3c`
@@ -130,14 +130,14 @@ struct TracingConfig {
 
 /// HTTP settings of an http listener (all keys are on the listener itself).
 struct HttpListenerConfig {
-  std::size_t max_request_headers_kb = 60;  ///< whole head; over it 431
-  std::size_t max_headers = 100;            ///< field lines; over it 431
-  std::size_t max_request_line_kb = 8;      ///< request line; over it 414
+  std::size_t max_request_headers_kb = 60;   ///< whole head; over it 431
+  std::size_t max_headers = 100;             ///< field lines; over it 431
+  std::size_t max_request_line_kb = 8;       ///< request line; over it 414
   std::optional<uint64_t> max_request_body;  ///< bytes; over it 413; unset = unlimited
-  Duration request_headers_timeout{10000};  ///< a started head must complete in this; else 408
-  uint32_t max_hops = 10;                   ///< x-pilotfish-hops above this is 508
-  std::vector<RouteConfig> routes;          ///< first match wins; no match is 404
-  TracingConfig tracing;  ///< the listener's own block, else the top-level one, else defaults
+  Duration request_headers_timeout{10000};   ///< a started head must complete in this; else 408
+  uint32_t max_hops = 10;                    ///< x-pilotfish-hops above this is 508
+  std::vector<RouteConfig> routes;           ///< first match wins; no match is 404
+  TracingConfig tracing;  ///< top-level values, overridden key by key by the listener's block
 };
 
 enum class ListenerProtocol { kTcp, kHttp };

@@ -1067,7 +1067,7 @@ TEST(LoaderHttp, FullExampleParsesToTheStructs) {
 
   ASSERT_EQ(config->clusters.size(), 2u);
   const PoolConfig& web_pool = config->clusters[0].pool;
-  EXPECT_EQ(web_pool.max_idle_per_endpoint, 32u);
+  EXPECT_EQ(web_pool.max_idle_per_endpoint, 64u);
   EXPECT_EQ(web_pool.idle_timeout, Duration(50000));
   EXPECT_EQ(web_pool.max_requests_per_connection, 0u);
   const PoolConfig& api_pool = config->clusters[1].pool;

@@ -44,7 +44,7 @@ listeners:
             "\"clusters\":[{\"name\":\"c\","
             "\"endpoints\":[{\"address\":\"127.0.0.1:6379\",\"weight\":1,\"zone\":\"\"}],"
             "\"connect_timeout\":\"1s\",\"lb\":{\"policy\":\"round_robin\"},"
-            "\"pool\":{\"max_idle_per_endpoint\":32,\"idle_timeout\":\"50s\","
+            "\"pool\":{\"max_idle_per_endpoint\":64,\"idle_timeout\":\"50s\","
             "\"max_requests_per_connection\":0}}],"
             "\"listeners\":[{\"name\":\"l\",\"address\":\"127.0.0.1:7379\",\"protocol\":\"tcp\","
             "\"cluster\":\"c\",\"idle_timeout\":\"1h\",\"max_connections\":0}]}");
