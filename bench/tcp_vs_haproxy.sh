@@ -23,8 +23,7 @@
 #   BENCH_SKIP_DEPS=1               do not run scripts/install-deps.sh
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH="$ROOT/bench"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # ROOT, BENCH, TMP, cleanup, helpers
 RUNS=${BENCH_RUNS:-3}
 THREADS=${BENCH_THREADS:-1}
 REQUESTS=${BENCH_REQUESTS:-200000}
@@ -32,113 +31,17 @@ PIPELINE=${BENCH_PIPELINE:-16}
 PIPELINE_REQUESTS=${BENCH_PIPELINE_REQUESTS:-2000000}
 CLIENTS=${BENCH_CLIENTS:-50}
 BULK_BYTES=${BENCH_BULK_BYTES:-1073741824}
-BUILD_DIR="$ROOT/${BENCH_BUILD_DIR:-build-bench}"
-PY=python3
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+require_positive RUNS THREADS REQUESTS PIPELINE PIPELINE_REQUESTS CLIENTS BULK_BYTES
 
-for v in RUNS THREADS REQUESTS PIPELINE PIPELINE_REQUESTS CLIENTS BULK_BYTES; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer, got '${!v}'"
-done
-
-# ---- processes and cleanup ---------------------------------------------------------------------
-PIDS=()
-CHILD=""  # the measurement command running now (see run_child)
-TMP=$(mktemp -d /tmp/pilotfish-bench.XXXXXX)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local p
-  [[ -n $CHILD ]] && kill "$CHILD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if ((rc != 0)) && [[ -d $TMP ]]; then
-    for f in "$TMP"/*.log; do
-      [[ -s $f ]] && { log "--- tail of $(basename "$f")"; tail -n 15 "$f" >&2; }
-    done
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# run_child OUT ERR CMD...: runs CMD in the background and waits for it, so that a signal to this
-# script is handled at once (bash defers traps until a foreground command ends).
-run_child() {
-  local out=$1 err=$2 rc=0
-  shift 2
-  "$@" >"$out" 2>"$err" &
-  CHILD=$!
-  wait "$CHILD" || rc=$?
-  CHILD=""
-  return "$rc"
-}
-
-# ---- dependencies and build --------------------------------------------------------------------
-if [[ ${BENCH_SKIP_DEPS:-0} != 1 ]]; then
-  "$ROOT/scripts/install-deps.sh" >&2 || die "scripts/install-deps.sh failed"
-fi
-for tool in haproxy redis-server redis-benchmark redis-cli taskset cmake ninja "$PY" curl; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (scripts/install-deps.sh installs it)"
-done
-
-if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-  log "configuring Release build in $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DPILOTFISH_BUILD_TESTS=OFF >"$TMP/build.log" 2>&1 || die "cmake configure failed: $(tail -n 20 "$TMP/build.log")"
-fi
-grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt" ||
-  die "$BUILD_DIR is not a Release build; remove it or set BENCH_BUILD_DIR"
-log "building pilotfish (Release) in $BUILD_DIR"
-cmake --build "$BUILD_DIR" --target pilotfish >"$TMP/build.log" 2>&1 ||
-  die "build failed: $(tail -n 30 "$TMP/build.log")"
-PILOTFISH="$BUILD_DIR/pilotfish"
-
-# ---- CPU placement -----------------------------------------------------------------------------
-# Expand the CPU list this shell may use (e.g. "0-3,6") into one CPU per word.
-expand_cpus() {
-  local part out=()
-  IFS=, read -ra parts <<<"$1"
-  for part in "${parts[@]}"; do
-    if [[ $part == *-* ]]; then out+=($(seq "${part%-*}" "${part#*-}")); else out+=("$part"); fi
-  done
-  echo "${out[@]}"
-}
-read -ra ALLOWED <<<"$(expand_cpus "$(taskset -pc $$ | sed 's/.*: //')")"
-join_cpus() { local IFS=,; echo "$*"; }
-if [[ -n ${BENCH_PROXY_CPUS:-} || -n ${BENCH_LOAD_CPUS:-} ]]; then
-  PROXY_CPUS=${BENCH_PROXY_CPUS:-$(join_cpus "${ALLOWED[@]}")}
-  LOAD_CPUS=${BENCH_LOAD_CPUS:-$(join_cpus "${ALLOWED[@]}")}
-  PINNING_NOTE="set by BENCH_PROXY_CPUS/BENCH_LOAD_CPUS"
-elif ((${#ALLOWED[@]} > THREADS)); then
-  n=${#ALLOWED[@]}
-  PROXY_CPUS=$(join_cpus "${ALLOWED[@]:n-THREADS}")
-  LOAD_CPUS=$(join_cpus "${ALLOWED[@]:0:n-THREADS}")
-  PINNING_NOTE="proxy alone on its CPU(s); redis-server, redis-benchmark and the bulk helpers share the rest"
-else
-  PROXY_CPUS=$(join_cpus "${ALLOWED[@]}")
-  LOAD_CPUS=$PROXY_CPUS
-  PINNING_NOTE="not enough CPUs to separate the proxy ($THREADS threads) from the load: everything shares CPUs ${PROXY_CPUS}"
-  log "warning: $PINNING_NOTE"
-fi
+# ---- dependencies, build, CPU placement --------------------------------------------------------
+need_tools haproxy redis-server redis-benchmark redis-cli taskset cmake ninja "$PY" curl
+build_pilotfish
+place_cpus "$THREADS" "redis-server, redis-benchmark and the bulk helpers"
 log "CPUs: proxy $PROXY_CPUS, redis+clients+sink $LOAD_CPUS"
 
 # ---- ports and configs -------------------------------------------------------------------------
-read -r P_REDIS P_SINK P_HA_REDIS P_HA_BULK P_PF_REDIS P_PF_BULK P_PF_ADMIN < <("$PY" - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-EOF
-)
+read -r P_REDIS P_SINK P_HA_REDIS P_HA_BULK P_PF_REDIS P_PF_BULK P_PF_ADMIN < <(free_ports 7)
 
 cat >"$TMP/haproxy.cfg" <<EOF
 # Equivalent of pilotfish.yaml: plain TCP forwarding, same thread count, 16 KiB buffers (the
@@ -193,15 +96,6 @@ haproxy -c -q -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 ||
   die "pilotfish rejected its config: $(cat "$TMP/pilotfish-validate.log")"
 
 # ---- start everything --------------------------------------------------------------------------
-wait_port() {  # wait_port PORT PID NAME
-  for _ in $(seq 100); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during start-up"
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  die "$3 did not listen on port $1 within 10s"
-}
-
 taskset -c "$LOAD_CPUS" redis-server --bind 127.0.0.1 --port "$P_REDIS" --save '' \
   --appendonly no --protected-mode no --daemonize no --logfile "$TMP/redis.log" &
 REDIS_PID=$!; PIDS+=("$REDIS_PID")
@@ -218,21 +112,13 @@ wait_port "$P_HA_REDIS" "$HAPROXY_PID" haproxy
 wait_port "$P_HA_BULK" "$HAPROXY_PID" haproxy
 wait_port "$P_PF_REDIS" "$PILOTFISH_PID" pilotfish
 wait_port "$P_PF_BULK" "$PILOTFISH_PID" pilotfish
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$P_PF_ADMIN/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$P_PF_ADMIN/ready" >/dev/null 2>&1 || die "pilotfish /ready never answered 200"
+wait_ready "$P_PF_ADMIN" pilotfish
 
 for p in "$P_REDIS" "$P_HA_REDIS" "$P_PF_REDIS"; do
   [[ $(redis-cli -h 127.0.0.1 -p "$p" ping) == PONG ]] || die "redis PING through port $p failed"
 done
 
 # ---- measurements ------------------------------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-# utime+stime (clock ticks) of a process, all threads: fields 14 and 15 of /proc/PID/stat,
-# counted after the ")" that ends the command name (which may contain spaces).
-ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 declare -A REDIS_PORT=([direct]=$P_REDIS [haproxy]=$P_HA_REDIS [pilotfish]=$P_PF_REDIS)
 declare -A BULK_PORT=([direct]=$P_SINK [haproxy]=$P_HA_BULK [pilotfish]=$P_PF_BULK)
 declare -A PROXY_PID=([direct]="" [haproxy]=$HAPROXY_PID [pilotfish]=$PILOTFISH_PID)
@@ -282,9 +168,7 @@ bulk_run() {
   log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" bulk) $(printf '%12.1f MB/s ' "$mbs")  proxy ticks $((p1 - p0))"
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }' &&
-  log "warning: load average is $LOAD_BEFORE before the run: other work on this machine makes the figures noisy"
+warn_if_busy
 log "warm-up"
 for t in "${TARGETS[@]}"; do
   run_child /dev/null "$TMP/warm-up.log" timeout 600 taskset -c "$LOAD_CPUS" redis-benchmark \
@@ -311,8 +195,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$BENCH/results"
 OUT="$BENCH/results/$STAMP.json"
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || GIT_REV="$GIT_REV+dirty"
+GIT_REV=$(git_rev)
 export STAMP RUNS THREADS REQUESTS PIPELINE PIPELINE_REQUESTS CLIENTS BULK_BYTES CLK_TCK GIT_REV \
   PROXY_CPUS LOAD_CPUS PINNING_NOTE LOAD_BEFORE LOAD_AFTER
 export V_PILOTFISH=$("$PILOTFISH" --version | head -n 1)
