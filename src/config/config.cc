@@ -144,6 +144,20 @@ void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
   writeDuration(w, "idle_timeout", c.pool.idle_timeout);
   w.field("max_requests_per_connection", static_cast<uint64_t>(c.pool.max_requests_per_connection));
   w.endObject();
+  if (c.tls) {  // only when set, so /config of plaintext clusters is unchanged
+    w.key("tls");
+    w.beginObject();
+    w.field("verify", c.tls->verify);
+    w.field("sni", c.tls->sni);
+    w.field("ca_file", c.tls->ca_file);
+    w.key("alpn");
+    w.beginArray();
+    for (const auto& a : c.tls->alpn) w.value(a);
+    w.endArray();
+    w.field("cert_file", c.tls->cert_file);
+    w.field("key_file", c.tls->key_file);  // a path; the key itself is never read into config
+    w.endObject();
+  }
   w.endObject();
 }
 

@@ -59,13 +59,17 @@ constexpr std::string_view kTracingKeys[] = {"propagate", "request_id", "sample_
 // Reporting spans to a backend: pilotfish only propagates trace context (docs/tracing.md).
 constexpr std::string_view kTracingNotSupported[] = {"zipkin", "otlp", "jaeger"};
 constexpr std::string_view kPropagationFormats[] = {"b3", "w3c"};
-constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout", "lb", "pool"};
+constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout",
+                                             "lb",   "pool",      "tls"};
+constexpr std::string_view kTlsKeys[] = {"verify", "sni",       "ca_file",
+                                         "alpn",   "cert_file", "key_file"};
+constexpr std::string_view kAlpnSupported[] = {"http/1.1"};
+constexpr std::string_view kAlpnNotSupported[] = {"h2"};
 constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
                                                      "consul",
                                                      "etcd",
                                                      "dns",
                                                      "file",
-                                                     "tls",
                                                      "type",
                                                      "circuit_breaker",
                                                      "outlier_detection",
@@ -447,6 +451,10 @@ class Builder {
     }
     if (auto v = m.get("lb")) readLb(*v, c.lb);
     if (auto v = m.get("pool")) readPool(*v, c.pool);
+    if (auto v = m.get("tls")) {
+      c.tls.emplace();
+      readTls(*v, *c.tls);
+    }
     config_.clusters.push_back(std::move(c));
   }
 
@@ -515,6 +523,70 @@ class Builder {
       if (readChoice(diag_, *v, "lb policy", kLbSupported, kLbNotSupported)) {
         lb.policy = LbPolicy::kRoundRobin;
       }
+    }
+  }
+
+  // A file pilotfish must be able to read at start (checked now, so a typo is a config error
+  // and not a failure on the first request).
+  std::optional<std::string> readReadableFile(const Field& f) {
+    auto path = detail::readString(diag_, f);
+    if (!path) return std::nullopt;
+    if (path->empty() || ::access(path->c_str(), R_OK) != 0) {
+      diag_.add(f.mark, f.path, "cannot read file " + quote(*path));
+      return std::nullopt;
+    }
+    return path;
+  }
+
+  void readTls(const Field& f, TlsConfig& t) {
+    MapReader m(diag_, f, kTlsKeys);
+    if (!m.ok()) return;
+    if (auto v = m.get("verify")) {
+      if (auto b = detail::readBool(diag_, *v)) t.verify = *b;
+    }
+    if (auto v = m.get("sni")) {
+      if (auto s = detail::readString(diag_, *v)) {
+        bool ok = !s->empty() && s->size() <= 253;
+        for (char ch : *s) {
+          ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-');
+        }
+        if (ok) {
+          t.sni = *s;
+        } else {
+          diag_.add(v->mark, v->path, "invalid server name " + quote(*s) + " (a DNS name)");
+        }
+      }
+    }
+    if (auto v = m.get("ca_file")) {
+      if (auto p = readReadableFile(*v)) t.ca_file = *p;
+    }
+    if (auto v = m.get("alpn")) {
+      if (auto items = detail::readList(diag_, *v)) {
+        t.alpn.clear();
+        for (const Field& item : *items) {
+          if (auto s =
+                  readChoice(diag_, item, "alpn protocol", kAlpnSupported, kAlpnNotSupported)) {
+            t.alpn.push_back(*s);
+          }
+        }
+      }
+    }
+    std::optional<Field> cert, key;
+    if (auto v = m.get("cert_file")) {
+      cert = *v;
+      if (auto p = readReadableFile(*v)) t.cert_file = *p;
+    }
+    if (auto v = m.get("key_file")) {
+      key = *v;
+      if (auto p = readReadableFile(*v)) t.key_file = *p;
+    }
+    if (cert && !key) diag_.add(cert->mark, cert->path, "cert_file needs key_file");
+    if (key && !cert) diag_.add(key->mark, key->path, "key_file needs cert_file");
+    if (t.verify && t.sni.empty() && !m.get("sni")) {
+      diag_.add(f.mark, f.path,
+                "verify: true needs sni: the name the upstream certificate must carry (endpoints "
+                "are IP addresses); or set verify: false");
     }
   }
 
@@ -963,7 +1035,15 @@ class Builder {
       const ListenerSite& site = listener_sites_[i];
       ListenerConfig& l = config_.listeners[site.index];
       if (site.cluster) {
-        if (auto index = resolveCluster(l.cluster, *site.cluster)) l.cluster_index = *index;
+        if (auto index = resolveCluster(l.cluster, *site.cluster)) {
+          l.cluster_index = *index;
+          if (l.protocol == ListenerProtocol::kTcp && config_.clusters[*index].tls) {
+            diag_.add(site.cluster->mark, site.cluster->path,
+                      "cluster " + quote(l.cluster) +
+                          " has tls, which only http listeners originate (tcp listeners pass "
+                          "bytes through: let the app speak TLS)");
+          }
+        }
       }
       for (std::size_t r = 0; r < site.route_clusters.size(); ++r) {
         RouteConfig& route = l.http.routes[r];

@@ -90,6 +90,7 @@ void H1Session::drive() {
   for (int round = 0; round < 32; ++round) {
     bool progress = processClient();
     if (!closed_) progress |= writeUpstream();
+    if (!closed_) progress |= tlsReadUpstream();
     if (!closed_) progress |= processUpstream();
     if (!closed_) progress |= writeClient();
     if (!closed_) progress |= checkDone();
@@ -137,7 +138,27 @@ bool H1Session::wantUpstreamRead() const {
 
 void H1Session::armWaits() {
   if (wantClientRead() && !down_eof_ && !down_reading_) startClientRead();
-  if (wantUpstreamRead() && !up_reading_) startUpstreamRead();
+  if (up_tls_ == nullptr) {
+    if (wantUpstreamRead() && !up_reading_) startUpstreamRead();
+  } else if (up_state_ == Up::kOpen && !up_read_wait_ && !tls_readable_ &&
+             (wantUpstreamRead() || tls_write_needs_read_)) {
+    up_read_wait_ = true;
+    up_.async_wait(tcp::socket::wait_read,
+                   [this, self = shared_from_this(), gen = up_gen_](boost::system::error_code ec) {
+                     if (closed_ || gen != up_gen_) return;
+                     up_read_wait_ = false;
+                     tls_readable_ = true;
+                     if (tls_write_needs_read_) {
+                       tls_write_needs_read_ = false;
+                       up_writable_ = true;
+                     }
+                     if (ec) {
+                       up_eof_ = true;
+                       up_error_ = true;
+                     }
+                     drive();
+                   });
+  }
   if (clientPending() != 0 && !down_writable_ && !down_write_wait_) {
     down_write_wait_ = true;
     down_.async_wait(tcp::socket::wait_write,
@@ -149,7 +170,8 @@ void H1Session::armWaits() {
                        drive();
                      });
   }
-  if (up_state_ == Up::kOpen && upstreamPending() != 0 && !up_writable_ && !up_write_wait_) {
+  if (up_state_ == Up::kOpen && (upstreamPending() != 0 || tls_read_needs_write_) &&
+      !up_writable_ && !up_write_wait_ && !tls_write_needs_read_) {
     up_write_wait_ = true;
     up_.async_wait(tcp::socket::wait_write,
                    [this, self = shared_from_this(), gen = up_gen_](boost::system::error_code ec) {
@@ -206,7 +228,8 @@ bool H1Session::processClient() {
       if (!head_started_) {
         head_started_ = true;
         req_start_ = Clock::now();
-        if (proxy_.worker_.access_log != nullptr) req_start_wall_ = std::chrono::system_clock::now();
+        if (proxy_.worker_.access_log != nullptr)
+          req_start_wall_ = std::chrono::system_clock::now();
         armClientTimer(req_start_ + proxy_.cfg_.http.request_headers_timeout);
       }
       H1Result r = parser_.parse(din_.view(), req_);
@@ -505,6 +528,7 @@ void H1Session::startUpstream(std::optional<std::size_t> forced) {
     // and are replayed on a fresh connection if the pooled one turns out dead.
     if (auto pooled = proxy_.worker_.pools[cluster_]->acquire(ep.address, !idempotent())) {
       up_ = std::move(pooled->socket);
+      up_tls_ = std::move(pooled->tls);
       up_requests_ = pooled->requests;
       up_reused_ = true;
       onUpstreamOpen();
@@ -533,23 +557,98 @@ void H1Session::connectTo(std::size_t index) {
   connect_deadline_ = connect_started_ + snapshot_->connect_timeout;
   armUpstreamTimer();
   const uint32_t gen = up_gen_;
-  up_.async_connect(target,
-                    [this, self = shared_from_this(), index, gen](boost::system::error_code cec) {
-                      if (closed_ || gen != up_gen_) return;
-                      connect_deadline_ = kNever;
-                      if (cec || connect_timed_out_) {
-                        onConnectFailed(index, connect_timed_out_);
-                      } else {
-                        auto& cs = *proxy_.worker_.clusters[cluster_].stats;
-                        cs.cx_total.inc();
-                        cs.connect_time.record(micros(Clock::now() - connect_started_));
-                        boost::system::error_code ignored;
-                        up_.set_option(tcp::no_delay(true), ignored);
-                        up_.non_blocking(true, ignored);
-                        onUpstreamOpen();
-                      }
-                      drive();
-                    });
+  up_.async_connect(
+      target, [this, self = shared_from_this(), index, gen](boost::system::error_code cec) {
+        if (closed_ || gen != up_gen_) return;
+        if (cec || connect_timed_out_) {
+          connect_deadline_ = kNever;
+          onConnectFailed(index, connect_timed_out_);
+        } else {
+          auto& cs = *proxy_.worker_.clusters[cluster_].stats;
+          cs.cx_total.inc();
+          cs.connect_time.record(micros(Clock::now() - connect_started_));
+          boost::system::error_code ignored;
+          up_.set_option(tcp::no_delay(true), ignored);
+          up_.non_blocking(true, ignored);
+          if (const auto& ctx = proxy_.worker_.tls[cluster_]) {
+            // The handshake runs under the same connect_timeout.
+            up_tls_ = std::make_unique<tls::TlsConnection>(*ctx, up_.native_handle(),
+                                                           &proxy_.worker_.tls_sessions[cluster_],
+                                                           snapshot_->endpoints[index]->address);
+            tlsHandshake();
+          } else {
+            connect_deadline_ = kNever;
+            onUpstreamOpen();
+          }
+        }
+        drive();
+      });
+}
+
+void H1Session::tlsHandshake() {
+  auto& cs = *proxy_.worker_.clusters[cluster_].stats;
+  const auto r = up_tls_->handshake();
+  if (r == tls::TlsConnection::Io::kOk) {
+    connect_deadline_ = kNever;
+    cs.tls_handshakes.inc();
+    if (up_tls_->resumed()) cs.tls_resumed.inc();
+    onUpstreamOpen();
+    return;
+  }
+  if (r == tls::TlsConnection::Io::kWantRead || r == tls::TlsConnection::Io::kWantWrite) {
+    const auto what =
+        r == tls::TlsConnection::Io::kWantRead ? tcp::socket::wait_read : tcp::socket::wait_write;
+    up_.async_wait(what, [this, self = shared_from_this(), gen = up_gen_,
+                          index = endpoint_](boost::system::error_code ec) {
+      if (closed_ || gen != up_gen_) return;
+      if (ec || connect_timed_out_) {
+        connect_deadline_ = kNever;
+        onConnectFailed(index, connect_timed_out_);
+      } else {
+        tlsHandshake();
+      }
+      drive();
+    });
+    return;
+  }
+  cs.tls_failures.inc();
+  SPDLOG_DEBUG("listener {}: TLS handshake with {} in cluster {} failed: {}", proxy_.cfg_.name,
+               snapshot_->endpoints[endpoint_]->host_port.toString(), snapshot_->name,
+               up_tls_->lastError());
+  connect_deadline_ = kNever;
+  onConnectFailed(endpoint_, false);
+}
+
+bool H1Session::tlsReadUpstream() {
+  if (up_tls_ == nullptr || up_state_ != Up::kOpen || !tls_readable_ || !wantUpstreamRead()) {
+    return false;
+  }
+  const std::size_t max_cap = resp_head_done_
+                                  ? HttpProxy::kReadSize
+                                  : kResponseLimits.max_head_bytes + HttpProxy::kReadSize;
+  if (uin_.prepare(4096, max_cap) == 0) return false;
+  std::size_t n = 0;
+  switch (up_tls_->read(uin_.writePtr(), uin_.room(), n)) {
+    case tls::TlsConnection::Io::kOk:
+      uin_.commit(n);
+      resp_bytes_ += n;
+      proxy_.worker_.clusters[cluster_].stats->rx_bytes.inc(n);
+      return true;
+    case tls::TlsConnection::Io::kWantRead: tls_readable_ = false; return false;
+    case tls::TlsConnection::Io::kWantWrite:
+      tls_readable_ = false;
+      tls_read_needs_write_ = true;
+      up_writable_ = false;
+      return false;
+    case tls::TlsConnection::Io::kClosed: up_eof_ = true; return true;
+    case tls::TlsConnection::Io::kError:
+      SPDLOG_DEBUG("listener {}: TLS read from {}: {}", proxy_.cfg_.name,
+                   snapshot_->endpoints[endpoint_]->host_port.toString(), up_tls_->lastError());
+      up_eof_ = true;
+      up_error_ = true;
+      return true;
+  }
+  return false;
 }
 
 void H1Session::onConnectFailed(std::size_t index, bool timed_out) {
@@ -572,8 +671,10 @@ void H1Session::onUpstreamOpen() {
   up_state_ = Up::kOpen;
   proxy_.worker_.clusters[cluster_].stats->cx_active.inc();
   up_writable_ = true;
+  tls_readable_ = true;
+  tls_write_needs_read_ = tls_read_needs_write_ = false;
   up_eof_ = up_error_ = false;
-  up_reading_ = up_write_wait_ = false;
+  up_reading_ = up_write_wait_ = up_read_wait_ = false;
   uin_.pin(false);
   uin_.clear();
   rparser_.reset();
@@ -589,6 +690,7 @@ void H1Session::onUpstreamOpen() {
 
 void H1Session::resetUpstream(bool abortive) {
   if (up_state_ == Up::kOpen) proxy_.worker_.clusters[cluster_].stats->cx_active.dec();
+  up_tls_.reset();  // never closes the fd; the socket is closed below
   if (abortive) {
     abortSocket(up_);
   } else {
@@ -597,7 +699,7 @@ void H1Session::resetUpstream(bool abortive) {
   }
   ++up_gen_;  // handlers of the old connection ignore what they see
   up_state_ = Up::kNone;
-  up_reading_ = up_write_wait_ = false;
+  up_reading_ = up_write_wait_ = up_read_wait_ = false;
   uin_.pin(false);  // the read was cancelled with the socket
   connect_deadline_ = kNever;
 }
@@ -605,12 +707,12 @@ void H1Session::resetUpstream(bool abortive) {
 void H1Session::releaseUpstream(bool reusable) {
   if (up_state_ == Up::kNone) return;
   try_deadline_ = kNever;
-  if (reusable && up_state_ == Up::kOpen && !up_reading_ && !up_write_wait_ &&
+  if (reusable && up_state_ == Up::kOpen && !up_reading_ && !up_write_wait_ && !up_read_wait_ &&
       !proxy_.worker_.draining) {
     proxy_.worker_.clusters[cluster_].stats->cx_active.dec();
     const auto& ep = *snapshot_->endpoints[endpoint_];
     proxy_.worker_.pools[cluster_]->release(
-        ep.address, pool::PooledConnection{std::move(up_), up_requests_ + 1});
+        ep.address, pool::PooledConnection{std::move(up_), up_requests_ + 1, std::move(up_tls_)});
     ++up_gen_;
     up_state_ = Up::kNone;
     return;
@@ -626,8 +728,23 @@ bool H1Session::writeUpstream() {
     const std::size_t head_left = up_head_.size() - up_head_sent_;
     const std::size_t body_left = up_body_.size() - up_body_sent_;
     boost::system::error_code ec;
-    std::size_t n;
-    if (head_left == 0 || body_left == 0) {  // one buffer: send(2), cheaper than sendmsg(2)
+    std::size_t n = 0;
+    if (up_tls_ != nullptr) {
+      const char* p =
+          head_left != 0 ? up_head_.data() + up_head_sent_ : up_body_.data() + up_body_sent_;
+      const auto r = up_tls_->write(p, head_left != 0 ? head_left : body_left, n);
+      if (r == tls::TlsConnection::Io::kWantWrite) {
+        up_writable_ = false;
+        break;
+      }
+      if (r == tls::TlsConnection::Io::kWantRead) {
+        up_writable_ = false;
+        tls_write_needs_read_ = true;
+        tls_readable_ = false;
+        break;
+      }
+      if (r != tls::TlsConnection::Io::kOk) ec = asio::error::connection_reset;
+    } else if (head_left == 0 || body_left == 0) {  // one buffer: send(2), cheaper than sendmsg(2)
       n = head_left != 0
               ? up_.write_some(asio::buffer(up_head_.data() + up_head_sent_, head_left), ec)
               : up_.write_some(asio::buffer(up_body_.data() + up_body_sent_, body_left), ec);

@@ -92,6 +92,8 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool processClient();
   bool writeUpstream();
   void startUpstreamRead();
+  bool tlsReadUpstream();
+  void tlsHandshake();
   bool processUpstream();
   bool writeClient();
   bool checkDone();
@@ -158,6 +160,12 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool down_writable_ = true, up_writable_ = true;
   bool down_reading_ = false, down_write_wait_ = false;
   bool up_reading_ = false, up_write_wait_ = false;
+  // TLS upstreams: SSL_read is retried while tls_readable_; after WANT_READ, async_wait.
+  std::unique_ptr<tls::TlsConnection> up_tls_;
+  bool tls_readable_ = true;
+  bool up_read_wait_ = false;
+  bool tls_write_needs_read_ = false;
+  bool tls_read_needs_write_ = false;
   bool down_eof_ = false, up_eof_ = false;
   bool down_reset_ = false, up_error_ = false;
   bool driving_ = false;

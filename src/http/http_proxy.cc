@@ -48,9 +48,15 @@ std::size_t HttpSessionList::closeAll() {
 
 HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config& cfg,
                        std::vector<lb::ClusterView>& cluster_views,
-                       std::vector<pool::PoolStats>& pool_stats, accesslog::AccessLogger* logger,
-                       std::size_t worker_index)
-    : io(io_context), clusters(cluster_views), access_log(logger), index(worker_index) {
+                       std::vector<pool::PoolStats>& pool_stats,
+                       std::vector<std::shared_ptr<const tls::ClientContext>> tls_contexts,
+                       accesslog::AccessLogger* logger, std::size_t worker_index)
+    : io(io_context),
+      clusters(cluster_views),
+      tls(std::move(tls_contexts)),
+      tls_sessions(cfg.clusters.size()),
+      access_log(logger),
+      index(worker_index) {
   for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
     const auto& pc = cfg.clusters[c].pool;
     pool::PoolConfig p;

@@ -55,6 +55,18 @@ class Server::Impl {
     started_at_ = Clock::now();
     clusters_ = cluster::buildAll(cfg, started_at_);
     shared_connections_ = std::make_unique<std::atomic<uint32_t>[]>(cfg.listeners.size());
+    for (const auto& c : cfg.clusters) {
+      std::shared_ptr<const tls::ClientContext> ctx;
+      if (c.tls) {
+        std::string why;
+        ctx = tls::ClientContext::create(*c.tls, &why);
+        if (!ctx) {
+          std::fprintf(stderr, "pilotfish: cluster %s: tls: %s\n", c.name.c_str(), why.c_str());
+          return 1;
+        }
+      }
+      tls_contexts_.push_back(std::move(ctx));
+    }
     for (const auto& l : cfg.listeners) {
       routers_.push_back(l.protocol == config::ListenerProtocol::kHttp ? http::buildRouter(l)
                                                                        : nullptr);
@@ -119,7 +131,7 @@ class Server::Impl {
       st.clusters[c].stats = &st.cluster_stats[c];
       st.clusters[c].update(clusters_->clusters[c]);
     }
-    st.http = std::make_unique<http::HttpWorker>(io, cfg, st.clusters, st.pool_stats,
+    st.http = std::make_unique<http::HttpWorker>(io, cfg, st.clusters, st.pool_stats, tls_contexts_,
                                                  access_log_.get(), i);
     for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
       const auto& lc = cfg.listeners[l];
@@ -367,6 +379,8 @@ class Server::Impl {
   std::vector<std::unique_ptr<WorkerState>> states_;  // destroyed before workers_ (io_contexts)
   std::unique_ptr<std::atomic<uint32_t>[]> shared_connections_;
   std::vector<std::shared_ptr<const http::Router>> routers_;  // per listener; null for tcp
+  std::vector<std::shared_ptr<const tls::ClientContext>>
+      tls_contexts_;  // per cluster; null = plain
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<accesslog::AccessLogger> access_log_;  // outlives the workers that submit
   cluster::ClusterSetPtr clusters_;

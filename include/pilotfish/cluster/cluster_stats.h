@@ -18,6 +18,12 @@ namespace pilotfish::cluster {
   COUNTER(tx_bytes, "pilotfish_cluster_upstream_sent_bytes_total", "Bytes sent to upstreams")    \
   COUNTER(rx_bytes, "pilotfish_cluster_upstream_received_bytes_total",                           \
           "Bytes received from upstreams")                                                       \
+  COUNTER(tls_handshakes, "pilotfish_cluster_upstream_tls_handshakes_total",                     \
+          "TLS handshakes completed with upstreams")                                             \
+  COUNTER(tls_resumed, "pilotfish_cluster_upstream_tls_resumed_total",                           \
+          "TLS handshakes that resumed a session")                                               \
+  COUNTER(tls_failures, "pilotfish_cluster_upstream_tls_failures_total",                         \
+          "TLS handshakes that failed (verification, protocol, reset)")                          \
   HISTOGRAM(connect_time, "pilotfish_cluster_upstream_connect_duration_seconds",                 \
             "Time to establish upstream connections")
 

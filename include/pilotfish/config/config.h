@@ -74,12 +74,23 @@ struct PoolConfig {
   uint32_t max_requests_per_connection = 0;  ///< 0 = unlimited
 };
 
+/// `tls:` of a cluster: connections to its endpoints are TLS (the app still speaks plain HTTP).
+struct TlsConfig {
+  bool verify = true;   ///< certificate chain and host name (`sni`) are checked
+  std::string sni;      ///< server name sent (SNI) and verified; required with `verify`
+  std::string ca_file;  ///< PEM CA bundle; empty = the system store
+  std::vector<std::string> alpn{"http/1.1"};  ///< offered protocols
+  std::string cert_file;  ///< client certificate chain (PEM) for mTLS; empty = none
+  std::string key_file;   ///< its private key (PEM); the path, never the key, is shown
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;  ///< static endpoints (the only source in this version)
   Duration connect_timeout{1000};
   LbConfig lb;
   PoolConfig pool;
+  std::optional<TlsConfig> tls;  ///< absent = plaintext
 };
 
 /// What a route retries on (`retries.on`), as bits.

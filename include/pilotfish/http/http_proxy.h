@@ -20,6 +20,7 @@
 #include "pilotfish/net/listener_stats.h"
 #include "pilotfish/net/socket_address.h"
 #include "pilotfish/pool/idle_pool.h"
+#include "pilotfish/tls/tls_client.h"
 #include "pilotfish/tracing/id_generator.h"
 #include "pilotfish/tracing/propagation.h"
 
@@ -41,15 +42,20 @@ struct HttpSessionList {
 
 /// What every http listener of one worker shares: pools, ID generator, session list.
 struct HttpWorker {
+  /// `tls` has one entry per cluster: its TLS context, or null for plaintext clusters.
+  /// `tls` has one entry per cluster: its TLS context, or null for plaintext clusters.
   HttpWorker(boost::asio::io_context& io, const config::Config& cfg,
              std::vector<lb::ClusterView>& clusters, std::vector<pool::PoolStats>& pool_stats,
+             std::vector<std::shared_ptr<const tls::ClientContext>> tls,
              accesslog::AccessLogger* access_log, std::size_t index);
   ~HttpWorker();
 
   boost::asio::io_context& io;
-  std::vector<lb::ClusterView>& clusters;              ///< indexed like Config::clusters
-  std::vector<std::unique_ptr<pool::IdlePool>> pools;  ///< indexed like Config::clusters
-  std::vector<net::SocketAddress> own_addresses;       ///< every listener (loop protection)
+  std::vector<lb::ClusterView>& clusters;                      ///< indexed like Config::clusters
+  std::vector<std::unique_ptr<pool::IdlePool>> pools;          ///< indexed like Config::clusters
+  std::vector<net::SocketAddress> own_addresses;               ///< every listener (loop protection)
+  std::vector<std::shared_ptr<const tls::ClientContext>> tls;  ///< per cluster; null = plain
+  std::vector<tls::SessionCache> tls_sessions;                 ///< per cluster (resumption)
   tracing::IdGenerator ids;             ///< seeded from the OS; used only on this worker's thread
   accesslog::AccessLogger* access_log;  ///< may be null
   std::size_t index;

@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "pilotfish/net/socket_address.h"
 #include "pilotfish/stats/stats.h"
+#include "pilotfish/tls/tls_client.h"
 
 namespace pilotfish::pool {
 
@@ -38,10 +40,12 @@ struct PoolConfig {
 
 PILOTFISH_STATS_STRUCT(PoolStats, PILOTFISH_POOL_STATS);
 
-/// A pooled connection with how many requests it has carried.
+/// A pooled connection with how many requests it has carried, and its TLS state when the
+/// cluster originates TLS (the pool of a cluster holds only one kind).
 struct PooledConnection {
   boost::asio::ip::tcp::socket socket;
   uint32_t requests = 0;
+  std::unique_ptr<tls::TlsConnection> tls;
 };
 
 class IdlePool {

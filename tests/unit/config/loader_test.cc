@@ -769,10 +769,9 @@ std::vector<LaterKey> laterKeys() {
     out.push_back({std::string(kBase) + key + ": {}\n", 6, 1, key});
   }
   // A cluster with static endpoints plus one later key.
-  for (std::string key :
-       {"zookeeper", "consul", "etcd", "dns", "file", "tls", "type", "circuit_breaker",
-        "outlier_detection", "health_check", "on_endpoint_removed", "allow_empty", "max_stale",
-        "initial_fetch_timeout"}) {
+  for (std::string key : {"zookeeper", "consul", "etcd", "dns", "file", "type", "circuit_breaker",
+                          "outlier_detection", "health_check", "on_endpoint_removed", "allow_empty",
+                          "max_stale", "initial_fetch_timeout"}) {
     out.push_back({"clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n    " + key +
                        ": x\nlisteners:\n  - {name: l, address: 127.0.0.1:7379, cluster: c}\n",
                    4, 5, "clusters[0]." + key});
@@ -1846,6 +1845,60 @@ TEST(LoaderHttp, ShippedHttpExample) {
   const RouteConfig& last = l.http.routes.back();
   EXPECT_FALSE(last.host || last.path_prefix || last.path_exact || last.method);
   EXPECT_EQ(last.cluster_index, *web);
+}
+
+}  // namespace
+}  // namespace pilotfish::config
+
+namespace pilotfish::config {
+namespace {
+
+// TLS origination (`tls:` on a cluster).
+std::string tlsConfig(const std::string& tls_block, const std::string& protocol = "http") {
+  return "clusters:\n  - name: ext\n    endpoints: [127.0.0.1:443]\n    tls: " + tls_block +
+         "\nlisteners:\n  - name: l\n    address: 127.0.0.1:4140\n    protocol: " + protocol +
+         "\n    cluster: ext\n";
+}
+
+std::string tlsErrors(const std::string& tls_block, const std::string& protocol = "http") {
+  return dump(errorsOf(tlsConfig(tls_block, protocol)));
+}
+
+TEST(LoaderTls, ReadsEveryKey) {
+  const std::string ca = std::string(PILOTFISH_SOURCE_DIR) + "/README.md";  // any readable file
+  auto cfg = configOf(tlsConfig("{sni: api.example.com, ca_file: " + ca + ", alpn: [http/1.1]}"));
+  ASSERT_NE(cfg, nullptr);
+  const auto& t = cfg->clusters[0].tls;
+  ASSERT_TRUE(t.has_value());
+  EXPECT_TRUE(t->verify);
+  EXPECT_EQ(t->sni, "api.example.com");
+  EXPECT_EQ(t->ca_file, ca);
+  EXPECT_EQ(t->alpn, std::vector<std::string>{"http/1.1"});
+  EXPECT_TRUE(t->cert_file.empty());
+  EXPECT_FALSE(configOf(kBase)->clusters[0].tls.has_value());
+}
+
+TEST(LoaderTls, VerifyNeedsSni) {
+  EXPECT_NE(tlsErrors("{verify: true}").find("clusters[0].tls: verify: true needs sni"),
+            std::string::npos)
+      << tlsErrors("{verify: true}");
+  auto cfg = configOf(tlsConfig("{verify: false}"));
+  ASSERT_NE(cfg, nullptr);
+  EXPECT_FALSE(cfg->clusters[0].tls->verify);
+}
+
+TEST(LoaderTls, Errors) {
+  auto has = [](const std::string& errors, const std::string& what) {
+    EXPECT_NE(errors.find(what), std::string::npos) << "want: " << what << "\ngot:\n" << errors;
+  };
+  has(tlsErrors("{sni: a.example, ca_file: /nonexistent/ca.pem}"),
+      "clusters[0].tls.ca_file: cannot read file");
+  has(tlsErrors("{sni: 'a b'}"), "invalid server name");
+  has(tlsErrors("{sni: a.example, alpn: [h2]}"), "alpn protocol \"h2\" is not supported yet");
+  const std::string f = std::string(PILOTFISH_SOURCE_DIR) + "/README.md";
+  has(tlsErrors("{sni: a.example, cert_file: " + f + "}"), "cert_file needs key_file");
+  has(tlsErrors("{sni: a.example}", "tcp"), "only http listeners originate");
+  has(tlsErrors("{sni: a.example, verfy: false}"), "did you mean \"verify\"?");
 }
 
 }  // namespace
