@@ -46,7 +46,8 @@ std::size_t IoBuffer::prepare(std::size_t want, std::size_t max_capacity) {
     begin_ = 0;
     if (room() >= want) return room();
   }
-  std::size_t cap = std::max(data_.size() * 2, end_ + want);
+  // Start at a full read's worth (16 KiB): a 10 KiB response then takes one read, not three.
+  std::size_t cap = std::max({data_.size() * 2, end_ + want, std::size_t{16 * 1024}});
   cap = std::min(cap, max_capacity);
   if (cap > data_.size()) data_.resize(cap);
   return room();
