@@ -66,17 +66,22 @@ H1Session::H1Session(HttpProxy& proxy, tcp::socket&& client)
 
 H1Session::~H1Session() = default;
 
-void H1Session::start() {
+void H1Session::start(const tcp::endpoint& peer) {
   proxy_.worker_.sessions.add(this);
   auto& ls = proxy_.listener_stats_;
   ls.accepted.inc();
   ls.active.inc();
   conn_start_ = Clock::now();
   boost::system::error_code ec;
-  auto remote = down_.remote_endpoint(ec);
-  client_ip_ = ec ? std::string("unknown") : remote.address().to_string();
-  down_.non_blocking(true, ec);
-  down_.set_option(tcp::no_delay(true), ec);
+  char ip[64];  // address text without allocating (an IPv6 text form is at most 45 bytes)
+  if (peer.address().is_v4()) {
+    auto b = peer.address().to_v4().to_bytes();
+    client_ip_.assign(ip, static_cast<std::size_t>(
+                              std::snprintf(ip, sizeof ip, "%u.%u.%u.%u", b[0], b[1], b[2], b[3])));
+  } else {
+    client_ip_ = peer.address().to_string();
+  }
+  down_.non_blocking(true, ec);  // TCP_NODELAY was set by the listener
   if (proxy_.worker_.draining) closing_ = true;
   armClientTimer(conn_start_ + proxy_.cfg_.idle_timeout);
   drive();

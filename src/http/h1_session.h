@@ -67,7 +67,7 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   H1Session(HttpProxy& proxy, boost::asio::ip::tcp::socket&& client);
   ~H1Session();
 
-  void start();
+  void start(const boost::asio::ip::tcp::endpoint& peer);
   /// drain_timeout expired or fatal error: closes both sides now (RST when `forced`).
   void close(bool forced);
   /// Graceful drain: closes now when idle, else after the current response.

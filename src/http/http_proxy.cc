@@ -135,7 +135,8 @@ HttpProxy::HttpProxy(const config::ListenerConfig& cfg, std::shared_ptr<const Ro
   tracing_.sample_rate = t.sample_rate;
 }
 
-void HttpProxy::onAccept(boost::asio::ip::tcp::socket&& socket) {
+void HttpProxy::onAccept(boost::asio::ip::tcp::socket&& socket,
+                         const boost::asio::ip::tcp::endpoint& peer) {
   if (cfg_.max_connections != 0) {
     uint32_t n = shared_connections_.fetch_add(1, std::memory_order_relaxed);
     if (n >= cfg_.max_connections) {
@@ -148,7 +149,7 @@ void HttpProxy::onAccept(boost::asio::ip::tcp::socket&& socket) {
       return;
     }
   }
-  std::make_shared<H1Session>(*this, std::move(socket))->start();
+  std::make_shared<H1Session>(*this, std::move(socket))->start(peer);
 }
 
 std::shared_ptr<const Router> buildRouter(const config::ListenerConfig& cfg) {

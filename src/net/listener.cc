@@ -59,12 +59,12 @@ void Listener::stop() {
 }
 
 void Listener::acceptOne() {
-  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(peer_, [this](boost::system::error_code ec, tcp::socket socket) {
     if (stopped_ || ec == asio::error::operation_aborted) return;
     if (!ec) {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      on_accept_(std::move(socket));
+      on_accept_(std::move(socket), peer_);
       acceptOne();
       return;
     }

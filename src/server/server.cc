@@ -140,13 +140,18 @@ class Server::Impl {
         auto proxy = std::make_unique<http::HttpProxy>(lc, routers_[l], *st.http,
                                                        st.listener_stats[l], st.http_stats[l],
                                                        st.http_errors[l], shared_connections_[l]);
-        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); };
+        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s,
+                                      const asio::ip::tcp::endpoint& peer) {
+          p->onAccept(std::move(s), peer);
+        };
         st.http_proxies.push_back(std::move(proxy));
       } else {
         auto proxy = std::make_unique<tcp::TcpProxy>(lc, st.listener_stats[l],
                                                      st.clusters[lc.cluster_index], st.sessions,
                                                      shared_connections_[l], access_log_.get(), i);
-        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s) { p->onAccept(std::move(s)); };
+        on_accept = [p = proxy.get()](asio::ip::tcp::socket&& s, const asio::ip::tcp::endpoint&) {
+          p->onAccept(std::move(s));
+        };
         st.proxies.push_back(std::move(proxy));
       }
       auto listener =

@@ -76,7 +76,7 @@ class HttpProxy {
             HttpErrorStats& errors, std::atomic<uint32_t>& shared_connections);
 
   /// Takes ownership of an accepted client socket.
-  void onAccept(boost::asio::ip::tcp::socket&& socket);
+  void onAccept(boost::asio::ip::tcp::socket&& socket, const boost::asio::ip::tcp::endpoint& peer);
 
   /// Bytes read from a socket at a time, and the high-water mark of each direction's buffer.
   static constexpr std::size_t kReadSize = 16 * 1024;

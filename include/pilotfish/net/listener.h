@@ -19,7 +19,10 @@ namespace pilotfish::net {
 
 class Listener {
  public:
-  using AcceptFn = std::function<void(boost::asio::ip::tcp::socket&&)>;
+  /// Called with each accepted socket and the client's address (from accept(2) itself: no
+  /// getpeername per connection).
+  using AcceptFn =
+      std::function<void(boost::asio::ip::tcp::socket&&, const boost::asio::ip::tcp::endpoint&)>;
 
   Listener(boost::asio::io_context& io, std::string name, ListenerStats& stats, AcceptFn on_accept);
 
@@ -43,6 +46,7 @@ class Listener {
   std::string name_;
   ListenerStats& stats_;
   AcceptFn on_accept_;
+  boost::asio::ip::tcp::endpoint peer_;  // filled by each accept
   bool stopped_ = false;
 };
 
