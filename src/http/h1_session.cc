@@ -482,7 +482,7 @@ bool H1Session::feedRequestBody() {
       }
     }
     progress = true;
-    if (up_body_.size() > HttpProxy::kReplayLimit) replayable_ = false;
+    if (up_body_.size() >= HttpProxy::kReplayLimit) replayable_ = false;
   }
   return progress;
 }
@@ -728,6 +728,15 @@ void H1Session::releaseUpstream(bool reusable) {
 
 bool H1Session::writeUpstream() {
   if (up_state_ != Up::kOpen || !up_writable_ || upstreamPending() == 0) return false;
+  // A request whose body fits the replay buffer is held until the body is complete and valid:
+  // a malformed or oversized body is then refused before the upstream sees any of it (nginx's
+  // request buffering, bounded), and a failed try can be replayed. A larger body streams from
+  // the moment it outgrows the buffer. With Expect: 100-continue the client waits for the
+  // upstream's 100, so the head goes at once.
+  if (phase_ == Phase::kExchange && !req_done_ && replayable_ && !expect_continue_ &&
+      upstreamPending() < HttpProxy::kHighWater) {
+    return false;
+  }
   if (phase_ == Phase::kTunnel && tunnel_up_shut_) return false;
   bool progress = false;
   while (upstreamPending() != 0) {
