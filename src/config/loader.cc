@@ -59,8 +59,9 @@ constexpr std::string_view kTracingKeys[] = {"propagate", "request_id", "sample_
 // Reporting spans to a backend: pilotfish only propagates trace context (docs/tracing.md).
 constexpr std::string_view kTracingNotSupported[] = {"zipkin", "otlp", "jaeger"};
 constexpr std::string_view kPropagationFormats[] = {"b3", "w3c"};
-constexpr std::string_view kClusterKeys[] = {"name", "endpoints", "connect_timeout",
-                                             "lb",   "pool",      "tls"};
+constexpr std::string_view kClusterKeys[] = {"name", "type", "endpoints", "connect_timeout", "lb",
+                                             "pool", "tls",  "port",      "dns_ttl"};
+constexpr std::string_view kClusterTypes[] = {"static", "dynamic_host"};
 constexpr std::string_view kTlsKeys[] = {"verify", "sni",       "ca_file",
                                          "alpn",   "cert_file", "key_file"};
 constexpr std::string_view kAlpnSupported[] = {"http/1.1"};
@@ -70,7 +71,6 @@ constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
                                                      "etcd",
                                                      "dns",
                                                      "file",
-                                                     "type",
                                                      "circuit_breaker",
                                                      "outlier_detection",
                                                      "health_check",
@@ -440,7 +440,33 @@ class Builder {
     } else {
       m.missing("name");
     }
-    if (auto v = m.get("endpoints")) {
+    if (auto v = m.get("type")) {
+      if (auto t = readChoice(diag_, *v, "cluster type", kClusterTypes)) {
+        c.type = *t == "dynamic_host" ? ClusterType::kDynamicHost : ClusterType::kStatic;
+      }
+    }
+    const bool dynamic = c.type == ClusterType::kDynamicHost;
+    if (auto v = m.get("port")) {
+      if (!dynamic) {
+        diag_.add(m.keyMark("port"), v->path, "only for type: dynamic_host");
+      } else if (auto n = detail::readInt(diag_, *v, 1, 65535)) {
+        c.port = static_cast<uint16_t>(*n);
+      }
+    }
+    if (auto v = m.get("dns_ttl")) {
+      if (!dynamic) {
+        diag_.add(m.keyMark("dns_ttl"), v->path, "only for type: dynamic_host");
+      } else if (auto d = detail::readDuration(diag_, *v, true)) {
+        c.dns_ttl = *d;
+      }
+    }
+    if (dynamic) {
+      if (auto v = m.get("endpoints")) {
+        diag_.add(m.keyMark("endpoints"), v->path,
+                  "a dynamic_host cluster has no endpoints: each request names its host");
+      }
+      dynamic_clusters_.push_back(c.name);
+    } else if (auto v = m.get("endpoints")) {
       readEndpoints(*v, c);
     } else if (!hasKey(f, kClusterSources)) {
       // A cluster that names another source already has its "not supported yet" error.
@@ -453,7 +479,7 @@ class Builder {
     if (auto v = m.get("pool")) readPool(*v, c.pool);
     if (auto v = m.get("tls")) {
       c.tls.emplace();
-      readTls(*v, *c.tls);
+      readTls(*v, *c.tls, dynamic);
     }
     config_.clusters.push_back(std::move(c));
   }
@@ -538,7 +564,7 @@ class Builder {
     return path;
   }
 
-  void readTls(const Field& f, TlsConfig& t) {
+  void readTls(const Field& f, TlsConfig& t, bool dynamic) {
     MapReader m(diag_, f, kTlsKeys);
     if (!m.ok()) return;
     if (auto v = m.get("verify")) {
@@ -583,7 +609,11 @@ class Builder {
     }
     if (cert && !key) diag_.add(cert->mark, cert->path, "cert_file needs key_file");
     if (key && !cert) diag_.add(key->mark, key->path, "key_file needs cert_file");
-    if (t.verify && t.sni.empty() && !m.get("sni")) {
+    if (dynamic && m.get("sni")) {
+      diag_.add(m.keyMark("sni"), m.get("sni")->path,
+                "not for a dynamic_host cluster: the name comes from each request");
+    }
+    if (!dynamic && t.verify && t.sni.empty() && !m.get("sni")) {
       diag_.add(f.mark, f.path,
                 "verify: true needs sni: the name the upstream certificate must carry (endpoints "
                 "are IP addresses); or set verify: false");
@@ -824,9 +854,6 @@ class Builder {
     }
     if (auto v = m.get("upstream_host_from_request")) {
       if (auto b = detail::readBool(diag_, *v)) {
-        if (*b) {
-          diag_.add(v->mark, v->path, "needs a cluster of type dynamic_host, not supported yet");
-        }
         r.upstream_host_from_request = *b;
       }
     }
@@ -1037,7 +1064,11 @@ class Builder {
       if (site.cluster) {
         if (auto index = resolveCluster(l.cluster, *site.cluster)) {
           l.cluster_index = *index;
-          if (l.protocol == ListenerProtocol::kTcp && config_.clusters[*index].tls) {
+          if (config_.clusters[*index].type == ClusterType::kDynamicHost) {
+            diag_.add(site.cluster->mark, site.cluster->path,
+                      "cluster " + quote(l.cluster) +
+                          " is dynamic_host: use it from a route with upstream_host_from_request");
+          } else if (l.protocol == ListenerProtocol::kTcp && config_.clusters[*index].tls) {
             diag_.add(site.cluster->mark, site.cluster->path,
                       "cluster " + quote(l.cluster) +
                           " has tls, which only http listeners originate (tcp listeners pass "
@@ -1048,7 +1079,22 @@ class Builder {
       for (std::size_t r = 0; r < site.route_clusters.size(); ++r) {
         RouteConfig& route = l.http.routes[r];
         if (const auto& at = site.route_clusters[r]) {
-          if (auto index = resolveCluster(route.cluster, *at)) route.cluster_index = *index;
+          if (auto index = resolveCluster(route.cluster, *at)) {
+            route.cluster_index = *index;
+            const bool dynamic = config_.clusters[*index].type == ClusterType::kDynamicHost;
+            if (dynamic && !route.upstream_host_from_request) {
+              diag_.add(at->mark, at->path,
+                        "cluster " + quote(route.cluster) +
+                            " is dynamic_host: the route needs upstream_host_from_request: true");
+            } else if (!dynamic && route.upstream_host_from_request) {
+              diag_.add(at->mark, at->path,
+                        "upstream_host_from_request needs a cluster of type dynamic_host");
+            } else if (dynamic && !route.host_suffix) {
+              diag_.add(at->mark, at->path,
+                        "upstream_host_from_request needs match.host_suffix (the suffix that "
+                        "is removed to get the upstream host, e.g. .pf-https)");
+            }
+          }
         } else {
           route.cluster_index = l.cluster_index;  // the catch-all for the listener's cluster
         }
@@ -1080,6 +1126,7 @@ class Builder {
   std::vector<Seen> cluster_names_;
   std::vector<Seen> listener_names_;
   std::vector<ListenerSite> listener_sites_;
+  std::vector<std::string> dynamic_clusters_;  // names of dynamic_host clusters
 };
 
 }  // namespace

@@ -399,6 +399,33 @@ void H1Session::onRequestHead(std::size_t head_len) {
       }
       target_.append(query);
       cluster_ = route_->cluster_index;
+      upstream_name_.clear();
+      if (route_->upstream_host_from_request) {
+        // chocon style: "api.example.com.pf-https" -> upstream host "api.example.com".
+        std::string_view h = stripPort(req_.authority);
+        const std::size_t suffix =
+            route_->match.host_suffix ? route_->match.host_suffix->size() : 0;
+        std::string_view base = h.substr(0, h.size() >= suffix ? h.size() - suffix : 0);
+        bool ok = !base.empty() && base.size() <= 253 && base.front() != '.' &&
+                  base.front() != '-' && base.back() != '.' && base.back() != '-';
+        for (char ch : base) {
+          ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-');
+        }
+        if (!ok) {
+          early = ProxyError::kBadUpstreamHost;
+        } else {
+          for (char ch : base) {
+            upstream_name_.push_back((ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch + 32) : ch);
+          }
+          const uint16_t port = proxy_.worker_.config.clusters[cluster_].port;
+          if (port != 443) {
+            upstream_name_host_ = upstream_name_ + ":" + std::to_string(port);
+          } else {
+            upstream_name_host_ = upstream_name_;
+          }
+        }
+      }
     }
   }
 
@@ -412,8 +439,9 @@ void H1Session::onRequestHead(std::size_t head_len) {
   }
 
   if (early == ProxyError::kNone) {
-    std::string_view host = route_->host_rewrite ? std::string_view(*route_->host_rewrite)
-                                                 : std::string_view(authority_);
+    std::string_view host = route_->host_rewrite     ? std::string_view(*route_->host_rewrite)
+                            : upstream_name_.empty() ? std::string_view(authority_)
+                                                     : std::string_view(upstream_name_host_);
     if (host.empty()) host = route_->cluster;  // HTTP/1.0 without Host
     up_head_.clear();
     UpstreamRequest ur;
@@ -442,11 +470,58 @@ void H1Session::onRequestHead(std::size_t head_len) {
   }
   retries_left_ = route_cfg_->retries.attempts;
   request_deadline_ = route_cfg_->timeout ? req_start_ + *route_cfg_->timeout : kNever;
-  snapshot_ = proxy_.worker_.clusters[cluster_].snapshot;
+  if (!upstream_name_.empty()) {
+    startDynamic();
+    return;
+  }
+  dyn_.reset();
+  lb_ = &proxy_.worker_.clusters[cluster_].lb;
+  pool_ = proxy_.worker_.pools[cluster_].get();
+  tls_cache_ = &proxy_.worker_.tls_sessions[cluster_];
+  useSnapshot(proxy_.worker_.clusters[cluster_].snapshot);
+}
+
+void H1Session::useSnapshot(cluster::ClusterSnapshotPtr snapshot) {
+  snapshot_ = std::move(snapshot);
   tried_.assign(snapshot_->endpoints.size(), false);
   attempted_ = false;
   last_failure_ = ProxyError::kNoHealthyUpstream;
   startUpstream(std::nullopt);
+}
+
+void H1Session::startDynamic() {
+  auto& w = proxy_.worker_;
+  dyn_ = w.dynamicHost(cluster_, upstream_name_);
+  lb_ = &dyn_->lb;
+  pool_ = dyn_->pool.get();
+  tls_cache_ = &dyn_->sessions;
+  const auto now = Clock::now();
+  if (dyn_->snapshot && !dyn_->snapshot->endpoints.empty()) {
+    if (now >= dyn_->expires) w.resolve(cluster_, dyn_);  // refresh; the stale answer serves now
+    useSnapshot(dyn_->snapshot);
+    return;
+  }
+  if (now >= dyn_->expires) w.resolve(cluster_, dyn_);
+  if (!dyn_->resolving) {  // failed a moment ago: do not hammer the resolver
+    localError(ProxyError::kDnsFailure);
+    return;
+  }
+  resolving_ = true;
+  dyn_->waiters.push_back(weak_from_this());
+  connect_deadline_ = now + w.config.clusters[cluster_].connect_timeout;  // bounds the lookup
+  armUpstreamTimer();
+}
+
+void H1Session::onHostResolved(DynamicHost* host) {
+  if (closed_ || !resolving_ || dyn_.get() != host) return;
+  resolving_ = false;
+  connect_deadline_ = kNever;
+  if (host->snapshot && !host->snapshot->endpoints.empty()) {
+    useSnapshot(host->snapshot);
+  } else {
+    localError(ProxyError::kDnsFailure);
+  }
+  drive();
 }
 
 bool H1Session::feedRequestBody() {
@@ -506,8 +581,9 @@ void H1Session::startUpstream(std::optional<std::size_t> forced) {
   auto& view = proxy_.worker_.clusters[cluster_];
   std::optional<std::size_t> idx = forced;
   if (!idx) {
-    if (!attempted_ && view.snapshot == snapshot_) {
-      idx = view.lb.pick(*snapshot_);
+    const bool lb_current = dyn_ ? dyn_->snapshot == snapshot_ : view.snapshot == snapshot_;
+    if (!attempted_ && lb_current) {
+      idx = lb_->pick(*snapshot_);
     } else if (!snapshot_->endpoints.empty()) {
       idx = lb::RoundRobin::next(*snapshot_,
                                  attempted_ ? endpoint_ : snapshot_->endpoints.size() - 1, tried_);
@@ -532,7 +608,7 @@ void H1Session::startUpstream(std::optional<std::size_t> forced) {
     // A pooled connection the upstream has closed is found by a peek only where a failure after
     // sending could not be retried (non-idempotent requests); idempotent ones save the syscall
     // and are replayed on a fresh connection if the pooled one turns out dead.
-    if (auto pooled = proxy_.worker_.pools[cluster_]->acquire(ep.address, !idempotent())) {
+    if (auto pooled = pool_->acquire(ep.address, !idempotent())) {
       up_ = std::move(pooled->socket);
       up_tls_ = std::move(pooled->tls);
       up_requests_ = pooled->requests;
@@ -578,9 +654,9 @@ void H1Session::connectTo(std::size_t index) {
           up_.non_blocking(true, ignored);
           if (const auto& ctx = proxy_.worker_.tls[cluster_]) {
             // The handshake runs under the same connect_timeout.
-            up_tls_ = std::make_unique<tls::TlsConnection>(*ctx, up_.native_handle(),
-                                                           &proxy_.worker_.tls_sessions[cluster_],
-                                                           snapshot_->endpoints[index]->address);
+            up_tls_ = std::make_unique<tls::TlsConnection>(*ctx, up_.native_handle(), tls_cache_,
+                                                           snapshot_->endpoints[index]->address,
+                                                           upstream_name_);
             tlsHandshake();
           } else {
             connect_deadline_ = kNever;
@@ -717,8 +793,8 @@ void H1Session::releaseUpstream(bool reusable) {
       !proxy_.worker_.draining) {
     proxy_.worker_.clusters[cluster_].stats->cx_active.dec();
     const auto& ep = *snapshot_->endpoints[endpoint_];
-    proxy_.worker_.pools[cluster_]->release(
-        ep.address, pool::PooledConnection{std::move(up_), up_requests_ + 1, std::move(up_tls_)});
+    pool_->release(ep.address,
+                   pool::PooledConnection{std::move(up_), up_requests_ + 1, std::move(up_tls_)});
     ++up_gen_;
     up_state_ = Up::kNone;
     return;
@@ -1118,6 +1194,8 @@ void H1Session::nextRequest() {
   up_head_sent_ = 0;
   up_head_.clear();
   snapshot_.reset();
+  dyn_.reset();
+  resolving_ = false;
   request_deadline_ = try_deadline_ = kNever;
   if (closing_ && din_.empty()) {
     close(false);
@@ -1293,6 +1371,12 @@ void H1Session::armUpstreamTimer() {
 
 void H1Session::onUpstreamTimer() {
   const auto now = Clock::now();
+  if (resolving_ && now >= connect_deadline_) {
+    resolving_ = false;
+    connect_deadline_ = kNever;
+    localError(ProxyError::kDnsFailure);
+    return;
+  }
   if (up_state_ == Up::kConnecting && now >= connect_deadline_) {
     connect_timed_out_ = true;
     connect_deadline_ = kNever;

@@ -72,6 +72,8 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   void close(bool forced);
   /// Graceful drain: closes now when idle, else after the current response.
   void drain();
+  /// A dynamic host this session waits for has been resolved (or failed to).
+  void onHostResolved(DynamicHost* host);
 
   H1Session* prev = nullptr;  ///< HttpSessionList links
   H1Session* next = nullptr;
@@ -107,6 +109,8 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   void onRequestHead(std::size_t head_len);
   bool feedRequestBody();
   void startUpstream(std::optional<std::size_t> forced);
+  void startDynamic();
+  void useSnapshot(cluster::ClusterSnapshotPtr snapshot);
   void connectTo(std::size_t index);
   void onConnectFailed(std::size_t index, bool timed_out);
   void onUpstreamOpen();
@@ -212,6 +216,15 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   // Upstream side of the current request.
   std::size_t cluster_ = 0;
   cluster::ClusterSnapshotPtr snapshot_;
+  // Where this request's endpoints, LB state, pool and TLS sessions live: the cluster's
+  // (static) or the dynamic host's (dyn_).
+  std::shared_ptr<DynamicHost> dyn_;
+  lb::RoundRobin* lb_ = nullptr;
+  pool::IdlePool* pool_ = nullptr;
+  tls::SessionCache* tls_cache_ = nullptr;
+  std::string upstream_name_;       ///< dynamic_host: the name from the request ("" otherwise)
+  std::string upstream_name_host_;  ///< its Host value (":port" unless 443)
+  bool resolving_ = false;          ///< waiting for dyn_ to resolve
   std::vector<bool> tried_;
   std::size_t endpoint_ = 0;
   bool attempted_ = false;  ///< an endpoint was picked for this request

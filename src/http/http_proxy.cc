@@ -55,6 +55,10 @@ HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config
       clusters(cluster_views),
       tls(std::move(tls_contexts)),
       tls_sessions(cfg.clusters.size()),
+      config(cfg),
+      dynamic_hosts(cfg.clusters.size()),
+      resolver(std::make_unique<boost::asio::ip::tcp::resolver>(io_context)),
+      pool_stats(pool_stats),
       access_log(logger),
       index(worker_index) {
   for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
@@ -76,6 +80,78 @@ void HttpWorker::drain() {
   draining = true;
   sessions.drain();
   for (auto& p : pools) p->clear();
+  for (auto& hosts : dynamic_hosts) {
+    for (auto& [name, host] : hosts) host->pool->clear();
+  }
+}
+
+std::shared_ptr<DynamicHost> HttpWorker::dynamicHost(std::size_t cluster, const std::string& name) {
+  auto& hosts = dynamic_hosts[cluster];
+  if (auto it = hosts.find(name); it != hosts.end()) return it->second;
+  if (hosts.size() >= kMaxDynamicHosts) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = hosts.begin(); it != hosts.end();) {
+      it = (it->second->expires <= now && !it->second->resolving) ? hosts.erase(it) : std::next(it);
+    }
+  }
+  const auto& cc = config.clusters[cluster];
+  auto host = std::make_shared<DynamicHost>();
+  host->name = name;
+  pool::PoolConfig p;
+  p.max_idle_per_endpoint = cc.pool.max_idle_per_endpoint;
+  p.idle_timeout = cc.pool.idle_timeout;
+  p.max_requests_per_connection = cc.pool.max_requests_per_connection;
+  host->pool = std::make_unique<pool::IdlePool>(io, p, pool_stats[cluster]);
+  hosts.emplace(name, host);
+  return host;
+}
+
+void HttpWorker::resolve(std::size_t cluster, const std::shared_ptr<DynamicHost>& host) {
+  if (host->resolving) return;
+  host->resolving = true;
+  const auto& cc = config.clusters[cluster];
+  resolver->async_resolve(
+      host->name, std::to_string(cc.port), boost::asio::ip::tcp::resolver::numeric_service,
+      [this, cluster, host](boost::system::error_code ec,
+                            boost::asio::ip::tcp::resolver::results_type results) {
+        host->resolving = false;
+        const auto& c = config.clusters[cluster];
+        const auto now = std::chrono::steady_clock::now();
+        if (!ec && !results.empty()) {
+          auto snap = std::make_shared<cluster::ClusterSnapshot>();
+          snap->name = c.name;
+          snap->source = "dynamic_host";
+          snap->connect_timeout = c.connect_timeout;
+          snap->updated_at = now;
+          for (const auto& r : results) {
+            auto ep = std::make_shared<cluster::Endpoint>();
+            const auto& e = r.endpoint();
+            std::memcpy(&ep->address.storage, e.data(), e.size());
+            ep->address.length = static_cast<socklen_t>(e.size());
+            bool dup = false;
+            for (const auto& other : snap->endpoints) dup = dup || other->address == ep->address;
+            if (dup) continue;
+            ep->host_port = net::HostPort{
+                e.address().to_string(), e.port(),
+                e.address().is_v4() ? net::HostPort::Kind::kIpv4 : net::HostPort::Kind::kIpv6};
+            snap->total_weight += ep->weight;
+            snap->endpoints.push_back(std::move(ep));
+          }
+          host->snapshot = std::move(snap);
+          host->lb.reset(*host->snapshot);
+          host->expires = now + c.dns_ttl;
+        } else {
+          // A stale answer, if any, stays in use; a failure is retried after a short pause.
+          host->expires = now + std::chrono::seconds(5);
+          SPDLOG_DEBUG("cluster {}: resolving {} failed: {}", c.name, host->name,
+                       ec ? ec.message() : "no address");
+        }
+        auto waiters = std::move(host->waiters);
+        host->waiters.clear();
+        for (auto& w : waiters) {
+          if (auto s = w.lock()) s->onHostResolved(host.get());
+        }
+      });
 }
 
 namespace {

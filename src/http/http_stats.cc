@@ -18,6 +18,8 @@ std::string_view proxyErrorToken(ProxyError e) noexcept {
     case ProxyError::kUpstreamProtocolError: return "upstream_protocol_error";
     case ProxyError::kUpstreamTimeout: return "upstream_timeout";
     case ProxyError::kDownstreamReset: return "downstream_reset";
+    case ProxyError::kDnsFailure: return "dns_failure";
+    case ProxyError::kBadUpstreamHost: return "bad_upstream_host";
     case ProxyError::kCount: break;
   }
   return "";
@@ -26,6 +28,8 @@ std::string_view proxyErrorToken(ProxyError e) noexcept {
 uint16_t proxyErrorStatus(ProxyError e) noexcept {
   switch (e) {
     case ProxyError::kNoRoute: return 404;
+    case ProxyError::kBadUpstreamHost: return 400;
+    case ProxyError::kDnsFailure: return 503;
     case ProxyError::kMethodNotAllowed: return 405;
     case ProxyError::kRequestHeadersTimeout: return 408;
     case ProxyError::kBodyTooLarge: return 413;

@@ -130,17 +130,18 @@ void SessionCache::put(const net::SocketAddress& key, ssl_session_st* session) {
 }
 
 TlsConnection::TlsConnection(const ClientContext& ctx, int fd, SessionCache* cache,
-                             const net::SocketAddress& key)
+                             const net::SocketAddress& key, std::string_view sni_override)
     : ssl_(SSL_new(ctx.native())), key_(key) {
   if (ssl_ == nullptr) return;
   SSL_set_fd(ssl_, fd);  // a socket BIO without BIO_CLOSE: the fd stays the caller's
   SSL_set_connect_state(ssl_);
   const auto& cfg = ctx.config();
-  if (!cfg.sni.empty()) {
-    SSL_set_tlsext_host_name(ssl_, cfg.sni.c_str());
+  const std::string sni = sni_override.empty() ? cfg.sni : std::string(sni_override);
+  if (!sni.empty()) {
+    SSL_set_tlsext_host_name(ssl_, sni.c_str());
     if (cfg.verify) {
       SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      SSL_set1_host(ssl_, cfg.sni.c_str());
+      SSL_set1_host(ssl_, sni.c_str());
     }
   }
   if (cache != nullptr) {

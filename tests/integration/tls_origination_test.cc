@@ -122,3 +122,78 @@ TEST(TlsOrigination, UnreadableCaFileIsAConfigError) {
 
 }  // namespace
 }  // namespace pilotfish::it
+
+namespace pilotfish::it {
+namespace {
+
+// chocon style: `Host: <name>.pf-https` on a plain request becomes HTTPS to <name> (SNI and
+// certificate checked against that name) over a pooled connection per name.
+struct DynamicSetup {
+  TestCa ca{"localhost"};  // the certificate names "localhost", which resolves to loopback
+  Nginx nginx{[this] {
+    Nginx::Options o;
+    o.tls_cert = ca.server_cert;
+    o.tls_key = ca.server_key;
+    o.body = "dynamic over tls\n";
+    return o;
+  }()};
+  uint16_t listen_port = freePort();
+  std::string yaml() const {
+    return render(R"(workers: 1
+clusters:
+  - name: external
+    type: dynamic_host
+    port: ${TLS}
+    dns_ttl: 30s
+    connect_timeout: 2s
+    tls: {ca_file: ${CA}}
+listeners:
+  - name: web
+    address: 127.0.0.1:${PORT}
+    protocol: http
+    routes:
+      - match: {host_suffix: .pf-https}
+        upstream_host_from_request: true
+        cluster: external
+)",
+                  {{"TLS", std::to_string(nginx.tlsPort())},
+                   {"CA", ca.ca_cert},
+                   {"PORT", std::to_string(listen_port)}});
+  }
+};
+
+TEST(DynamicHost, HostSuffixBecomesHttpsToThatName) {
+  DynamicSetup s;
+  Pilotfish pf(s.yaml());
+  const std::string url = "http://127.0.0.1:" + std::to_string(s.listen_port) + "/x";
+  auto r = runCommand({"curl", "-sS", "--fail", "-H", "Host: localhost.pf-https", url, "-H",
+                       "Host: LOCALHOST.pf-https", url, url});
+  ASSERT_TRUE(r.ok()) << r.err << r.out;
+  EXPECT_EQ(r.out, "dynamic over tls\ndynamic over tls\ndynamic over tls\n");
+  auto lines = s.nginx.waitAccessLog(3);
+  ASSERT_GE(lines.size(), 3u);
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.scheme, "https") << l.raw;
+    EXPECT_EQ(l.host, "localhost") << "the suffix is removed from Host: " << l.raw;
+  }
+  EXPECT_EQ(s.nginx.connectionsLogged(), 1u) << "one pooled connection per name";
+  EXPECT_EQ(pf.metric("pilotfish_cluster_upstream_tls_handshakes_total{cluster=\"external\"}"), 1);
+}
+
+TEST(DynamicHost, UnresolvableAndInvalidNames) {
+  DynamicSetup s;
+  Pilotfish pf(s.yaml());
+  auto bad = httpRaw(s.listen_port,
+                     "GET / HTTP/1.1\r\nHost: no-such-host.invalid.pf-https\r\n"
+                     "Connection: close\r\n\r\n");
+  EXPECT_EQ(bad.status, 503) << bad.raw;
+  EXPECT_EQ(bad.header("x-pilotfish-error"), "dns_failure");
+  auto empty =
+      httpRaw(s.listen_port, "GET / HTTP/1.1\r\nHost: .pf-https\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(empty.status, 400) << empty.raw;
+  EXPECT_EQ(empty.header("x-pilotfish-error"), "bad_upstream_host");
+  EXPECT_TRUE(s.nginx.accessLog().empty());
+}
+
+}  // namespace
+}  // namespace pilotfish::it

@@ -84,8 +84,16 @@ struct TlsConfig {
   std::string key_file;   ///< its private key (PEM); the path, never the key, is shown
 };
 
+enum class ClusterType {
+  kStatic,       ///< `endpoints` (later: discovery sources)
+  kDynamicHost,  ///< the endpoint is a name taken from each request, resolved and cached
+};
+
 struct ClusterConfig {
   std::string name;
+  ClusterType type = ClusterType::kStatic;
+  uint16_t port = 443;                    ///< dynamic_host: port of every upstream
+  Duration dns_ttl{60000};                ///< dynamic_host: how long a resolved name is used
   std::vector<EndpointConfig> endpoints;  ///< static endpoints (the only source in this version)
   Duration connect_timeout{1000};
   LbConfig lb;

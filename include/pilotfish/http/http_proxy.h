@@ -9,7 +9,10 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pilotfish/accesslog/access_logger.h"
@@ -40,6 +43,19 @@ struct HttpSessionList {
   std::size_t closeAll();
 };
 
+/// One name of a dynamic_host cluster as resolved on one worker: its own endpoint snapshot, LB
+/// state, connection pool and TLS sessions (connections are per name: SNI and certificate).
+struct DynamicHost {
+  std::string name;
+  cluster::ClusterSnapshotPtr snapshot;  ///< null until resolved; kept (stale) if a refresh fails
+  lb::RoundRobin lb;
+  std::unique_ptr<pool::IdlePool> pool;
+  tls::SessionCache sessions;
+  std::chrono::steady_clock::time_point expires{};
+  bool resolving = false;
+  std::vector<std::weak_ptr<H1Session>> waiters;  ///< sessions waiting for the first answer
+};
+
 /// What every http listener of one worker shares: pools, ID generator, session list.
 struct HttpWorker {
   /// `tls` has one entry per cluster: its TLS context, or null for plaintext clusters.
@@ -56,11 +72,24 @@ struct HttpWorker {
   std::vector<net::SocketAddress> own_addresses;               ///< every listener (loop protection)
   std::vector<std::shared_ptr<const tls::ClientContext>> tls;  ///< per cluster; null = plain
   std::vector<tls::SessionCache> tls_sessions;                 ///< per cluster (resumption)
+  const config::Config& config;
+  /// Per cluster (empty for static clusters): name -> resolved host.
+  std::vector<std::unordered_map<std::string, std::shared_ptr<DynamicHost>>> dynamic_hosts;
+  std::unique_ptr<boost::asio::ip::tcp::resolver> resolver;
+  std::vector<pool::PoolStats>& pool_stats;
   tracing::IdGenerator ids;             ///< seeded from the OS; used only on this worker's thread
   accesslog::AccessLogger* access_log;  ///< may be null
   std::size_t index;
   HttpSessionList sessions;
   bool draining = false;
+
+  /// The worker's entry for `name` in dynamic_host cluster `cluster`, created on first use.
+  /// Expired entries are dropped when the table grows past kMaxDynamicHosts.
+  std::shared_ptr<DynamicHost> dynamicHost(std::size_t cluster, const std::string& name);
+  /// Starts resolving `host` (getaddrinfo on Asio's resolver thread; the answer is handled on
+  /// this worker). Its waiters are told when it is done.
+  void resolve(std::size_t cluster, const std::shared_ptr<DynamicHost>& host);
+  static constexpr std::size_t kMaxDynamicHosts = 4096;
 
   /// Drain: no new keepalive requests; idle connections and pooled upstreams are closed.
   void drain();

@@ -48,6 +48,8 @@ enum class ProxyError : uint8_t {
   kUpstreamProtocolError,  ///< 502: malformed response
   kUpstreamTimeout,        ///< 504: route timeout / per_try_timeout
   kDownstreamReset,        ///< (log only) client went away mid-request
+  kDnsFailure,             ///< 503: a dynamic_host name did not resolve
+  kBadUpstreamHost,        ///< 400: the request's host is not a valid upstream name
   kCount
 };
 

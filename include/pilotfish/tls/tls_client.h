@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "pilotfish/config/config.h"
@@ -68,9 +69,10 @@ class TlsConnection {
  public:
   enum class Io { kOk, kWantRead, kWantWrite, kClosed, kError };
 
-  /// `cache` (may be null) offers a stored session for `key` and receives new ones.
+  /// `cache` (may be null) offers a stored session for `key` and receives new ones. `sni`
+  /// (when not empty) replaces the context's: the name sent and verified (dynamic hosts).
   TlsConnection(const ClientContext& ctx, int fd, SessionCache* cache,
-                const net::SocketAddress& key);
+                const net::SocketAddress& key, std::string_view sni = {});
   ~TlsConnection();
   TlsConnection(const TlsConnection&) = delete;
   TlsConnection& operator=(const TlsConnection&) = delete;

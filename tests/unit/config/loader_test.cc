@@ -769,7 +769,7 @@ std::vector<LaterKey> laterKeys() {
     out.push_back({std::string(kBase) + key + ": {}\n", 6, 1, key});
   }
   // A cluster with static endpoints plus one later key.
-  for (std::string key : {"zookeeper", "consul", "etcd", "dns", "file", "type", "circuit_breaker",
+  for (std::string key : {"zookeeper", "consul", "etcd", "dns", "file", "circuit_breaker",
                           "outlier_detection", "health_check", "on_endpoint_removed", "allow_empty",
                           "max_stale", "initial_fetch_timeout"}) {
     out.push_back({"clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n    " + key +
@@ -1526,9 +1526,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "invalid host \"a:0\": port must be a number 1-65535"},
         HttpCase{"    routes:\n      - {cluster: api, host_rewrite: \"a:\"}\n", 10, 38,
                  "listeners[0].routes[0].host_rewrite", "empty port after ':'"},
-        HttpCase{"    routes:\n      - {cluster: api, upstream_host_from_request: true}\n", 10, 52,
-                 "listeners[0].routes[0].upstream_host_from_request",
-                 "needs a cluster of type dynamic_host, not supported yet"},
+        HttpCase{"    routes:\n      - {cluster: api, upstream_host_from_request: true}\n", 10, 19,
+                 "listeners[0].routes[0].cluster",
+                 "upstream_host_from_request needs a cluster of type dynamic_host"},
         HttpCase{"    routes:\n      - {cluster: api, upstream_host_from_request: \"true\"}\n", 10,
                  52, "listeners[0].routes[0].upstream_host_from_request",
                  "expected true or false, got the string \"true\""}));
@@ -1899,6 +1899,68 @@ TEST(LoaderTls, Errors) {
   has(tlsErrors("{sni: a.example, cert_file: " + f + "}"), "cert_file needs key_file");
   has(tlsErrors("{sni: a.example}", "tcp"), "only http listeners originate");
   has(tlsErrors("{sni: a.example, verfy: false}"), "did you mean \"verify\"?");
+}
+
+}  // namespace
+}  // namespace pilotfish::config
+
+namespace pilotfish::config {
+namespace {
+
+// `type: dynamic_host` clusters and `upstream_host_from_request` routes (chocon style).
+const char* kDynamic = R"(clusters:
+  - name: external
+    type: dynamic_host
+    port: 8443
+    dns_ttl: 30s
+    tls: {ca_file: )" PILOTFISH_SOURCE_DIR R"(/README.md}
+listeners:
+  - name: l
+    address: 127.0.0.1:4140
+    protocol: http
+    routes:
+      - match: {host_suffix: .pf-https}
+        upstream_host_from_request: true
+        cluster: external
+)";
+
+TEST(LoaderDynamicHost, Parses) {
+  auto cfg = configOf(kDynamic);
+  ASSERT_NE(cfg, nullptr);
+  const auto& c = cfg->clusters[0];
+  EXPECT_EQ(c.type, ClusterType::kDynamicHost);
+  EXPECT_EQ(c.port, 8443);
+  EXPECT_EQ(c.dns_ttl, std::chrono::seconds(30));
+  EXPECT_TRUE(c.endpoints.empty());
+  ASSERT_TRUE(c.tls.has_value());
+  EXPECT_TRUE(c.tls->verify) << "verify needs no sni here: the name comes from the request";
+  EXPECT_TRUE(cfg->listeners[0].http.routes[0].upstream_host_from_request);
+}
+
+TEST(LoaderDynamicHost, Errors) {
+  auto has = [](const std::string& yaml, const std::string& what) {
+    std::string errors = dump(errorsOf(yaml));
+    EXPECT_NE(errors.find(what), std::string::npos) << "want: " << what << "\ngot:\n" << errors;
+  };
+  std::string y = kDynamic;
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string out = y;
+    out.replace(out.find(from), from.size(), to);
+    return out;
+  };
+  has(replaced("    port: 8443\n", "    port: 8443\n    endpoints: [127.0.0.1:1]\n"),
+      "a dynamic_host cluster has no endpoints");
+  has(replaced("        upstream_host_from_request: true\n", ""),
+      "the route needs upstream_host_from_request: true");
+  has(replaced("      - match: {host_suffix: .pf-https}\n", "      - match: {}\n"),
+      "upstream_host_from_request needs match.host_suffix");
+  has(replaced("    tls: {", "    tls: {sni: a.example, "), "not for a dynamic_host cluster");
+  has(replaced("    type: dynamic_host\n", "    endpoints: [127.0.0.1:1]\n"),
+      "clusters[0].port: only for type: dynamic_host");
+  has(replaced("    type: dynamic_host\n", "    type: dynamic\n"),
+      "did you mean \"dynamic_host\"?");
+  has(replaced("    routes:\n", "    cluster: external\n    routes:\n"),
+      "is dynamic_host: use it from a route with upstream_host_from_request");
 }
 
 }  // namespace
