@@ -15,7 +15,10 @@
 
 namespace pilotfish::event {
 
-Worker::Worker(unsigned index) : index_(index), io_(1) {}
+// One thread runs this io_context, and only that thread touches its sockets (other threads only
+// post() to it), so the reactor's per-descriptor locks are not needed: UNSAFE_IO drops them
+// (the scheduler's queue stays thread-safe for post()).
+Worker::Worker(unsigned index) : index_(index), io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO) {}
 
 Worker::~Worker() {
   stop();

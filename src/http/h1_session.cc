@@ -1117,7 +1117,9 @@ bool H1Session::checkDone() {
     case Phase::kLocal:
       if (clientPending() == 0) {
         finishLog();
-        if (local_close_) {
+        if (local_close_ && req_done_ && din_.empty() && !down_reading_) {
+          close(false);
+        } else if (local_close_) {
           lingerClose();
         } else {
           nextRequest();
@@ -1143,6 +1145,8 @@ void H1Session::finishExchange() {
   finishLog();
   if (keep_alive_ && !closing_ && req_done_) {
     nextRequest();
+  } else if (req_done_ && din_.empty() && !down_reading_) {
+    close(false);  // nothing unread: a plain close cannot turn into an RST (nginx does the same)
   } else {
     lingerClose();
   }
