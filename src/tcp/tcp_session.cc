@@ -155,9 +155,12 @@ void TcpSession::armIdleTimer(Clock::duration in) {
   });
 }
 
-// The copy loop. Sockets are non-blocking: the pump reads and writes directly until a call
-// would block, and only then waits for readiness (as HAProxy does). Compared with one async
-// read/write per chunk this saves a trip through the scheduler and an epoll_wait per chunk.
+// The copy loop. Writes are direct non-blocking calls that wait for writability only after
+// EAGAIN (as HAProxy does). Reads adapt to the traffic (decision 0005):
+//  - after a read that filled the buffer (bulk), the next read is a direct non-blocking call —
+//    more bytes are likely waiting — and only an EAGAIN makes the pump wait (async_wait);
+//  - otherwise (request/response traffic) it is an async_read_some, which Asio's reactor tries at
+//    once only when the socket may hold data, so a drained socket costs no EAGAIN read.
 // At most one buffer per direction is in flight: nothing is read while the buffer still holds
 // unsent bytes, so a slow reader stops the other side being read (backpressure).
 void TcpSession::pump(Pump& p) {
@@ -187,31 +190,48 @@ void TcpSession::pump(Pump& p) {
       }
     }
     p.begin = p.end = 0;
+    if (!p.last_full) {
+      p.from->async_read_some(
+          asio::buffer(p.buf),
+          [this, &p, self = shared_from_this()](boost::system::error_code rec, std::size_t n) {
+            if (closed_) return;
+            if (rec == asio::error::eof) return onEof(p);
+            if (rec) return onError(p, true, rec);
+            received(p, n);
+            pump(p);
+          });
+      return;
+    }
     std::size_t n = p.from->read_some(asio::buffer(p.buf), ec);
     if (ec == error::would_block || ec == error::try_again) {
       p.from->async_wait(tcp::socket::wait_read,
                          [this, &p, self = shared_from_this()](boost::system::error_code rec) {
                            if (closed_) return;
                            if (rec) return onError(p, true, rec);
-                           pump(p);
+                           pump(p);  // last_full is still set: read directly
                          });
       return;
     }
     if (ec == error::eof) return onEof(p);
     if (ec) return onError(p, true, ec);
-    touch();
-    p.end = n;
-    if (p.upstream_to_downstream) {
-      proxy_.cluster_.stats->rx_bytes.inc(n);
-    } else {
-      proxy_.stats_.rx_bytes.inc(n);
-      bytes_in_ += n;
-    }
+    received(p, n);
   }
   // Yield to other connections; the buffer may still hold unsent bytes, pump() sends them first.
   asio::post(down_.get_executor(), [this, &p, self = shared_from_this()] {
     if (!closed_) pump(p);
   });
+}
+
+void TcpSession::received(Pump& p, std::size_t n) {
+  touch();
+  p.end = n;
+  p.last_full = n == p.buf.size();
+  if (p.upstream_to_downstream) {
+    proxy_.cluster_.stats->rx_bytes.inc(n);
+  } else {
+    proxy_.stats_.rx_bytes.inc(n);
+    bytes_in_ += n;
+  }
 }
 
 void TcpSession::onError(Pump& p, bool reading, const boost::system::error_code& ec) {

@@ -34,7 +34,8 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
     std::array<char, TcpProxy::kBufferSize> buf;
     std::size_t begin = 0;  ///< unsent bytes are buf[begin, end)
     std::size_t end = 0;
-    bool done = false;  ///< EOF read and propagated as a shutdown(SHUT_WR)
+    bool done = false;       ///< EOF read and propagated as a shutdown(SHUT_WR)
+    bool last_full = false;  ///< the last read filled the buffer: read again directly
     bool upstream_to_downstream;
   };
 
@@ -42,6 +43,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   void onConnectFailed(std::size_t index, bool timed_out);
   void startPumps();
   void pump(Pump& p);
+  void received(Pump& p, std::size_t n);
   void onEof(Pump& p);
   void onError(Pump& p, bool reading, const boost::system::error_code& ec);
   void armIdleTimer(std::chrono::steady_clock::duration in);
