@@ -705,9 +705,7 @@ bool H1Session::tlsReadUpstream() {
   if (up_tls_ == nullptr || up_state_ != Up::kOpen || !tls_readable_ || !wantUpstreamRead()) {
     return false;
   }
-  const std::size_t max_cap = resp_head_done_
-                                  ? HttpProxy::kReadSize
-                                  : kResponseLimits.max_head_bytes + HttpProxy::kReadSize;
+  const std::size_t max_cap = upstreamBufferLimit();
   if (uin_.prepare(4096, max_cap) == 0) return false;
   std::size_t n = 0;
   switch (up_tls_->read(uin_.writePtr(), uin_.room(), n)) {
@@ -869,10 +867,14 @@ bool H1Session::writeUpstream() {
   return progress;
 }
 
+// The upstream buffer grows up to a response head's limit only while a head is being read.
+std::size_t H1Session::upstreamBufferLimit() const {
+  return resp_head_done_ ? HttpProxy::kReadSize
+                         : kResponseLimits.max_head_bytes + HttpProxy::kReadSize;
+}
+
 void H1Session::startUpstreamRead() {
-  const std::size_t max_cap = resp_head_done_
-                                  ? HttpProxy::kReadSize
-                                  : kResponseLimits.max_head_bytes + HttpProxy::kReadSize;
+  const std::size_t max_cap = upstreamBufferLimit();
   if (uin_.prepare(4096, max_cap) == 0) return;
   up_reading_ = true;
   uin_.pin(true);

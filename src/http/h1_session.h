@@ -94,6 +94,7 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool processClient();
   bool writeUpstream();
   void startUpstreamRead();
+  std::size_t upstreamBufferLimit() const;
   bool tlsReadUpstream();
   void tlsHandshake();
   bool processUpstream();

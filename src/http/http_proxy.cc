@@ -46,6 +46,16 @@ std::size_t HttpSessionList::closeAll() {
   return n;
 }
 
+namespace {
+pool::PoolConfig poolConfig(const config::PoolConfig& c) {
+  pool::PoolConfig p;
+  p.max_idle_per_endpoint = c.max_idle_per_endpoint;
+  p.idle_timeout = c.idle_timeout;
+  p.max_requests_per_connection = c.max_requests_per_connection;
+  return p;
+}
+}  // namespace
+
 HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config& cfg,
                        std::vector<lb::ClusterView>& cluster_views,
                        std::vector<pool::PoolStats>& pool_stats,
@@ -62,12 +72,8 @@ HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config
       access_log(logger),
       index(worker_index) {
   for (std::size_t c = 0; c < cfg.clusters.size(); ++c) {
-    const auto& pc = cfg.clusters[c].pool;
-    pool::PoolConfig p;
-    p.max_idle_per_endpoint = pc.max_idle_per_endpoint;
-    p.idle_timeout = pc.idle_timeout;
-    p.max_requests_per_connection = pc.max_requests_per_connection;
-    pools.push_back(std::make_unique<pool::IdlePool>(io, p, pool_stats[c]));
+    pools.push_back(
+        std::make_unique<pool::IdlePool>(io, poolConfig(cfg.clusters[c].pool), pool_stats[c]));
   }
   for (const auto& l : cfg.listeners) {
     if (auto a = net::SocketAddress::fromHostPort(l.address)) own_addresses.push_back(*a);
@@ -94,14 +100,10 @@ std::shared_ptr<DynamicHost> HttpWorker::dynamicHost(std::size_t cluster, const 
       it = (it->second->expires <= now && !it->second->resolving) ? hosts.erase(it) : std::next(it);
     }
   }
-  const auto& cc = config.clusters[cluster];
   auto host = std::make_shared<DynamicHost>();
   host->name = name;
-  pool::PoolConfig p;
-  p.max_idle_per_endpoint = cc.pool.max_idle_per_endpoint;
-  p.idle_timeout = cc.pool.idle_timeout;
-  p.max_requests_per_connection = cc.pool.max_requests_per_connection;
-  host->pool = std::make_unique<pool::IdlePool>(io, p, pool_stats[cluster]);
+  host->pool = std::make_unique<pool::IdlePool>(io, poolConfig(config.clusters[cluster].pool),
+                                                pool_stats[cluster]);
   hosts.emplace(name, host);
   return host;
 }
