@@ -646,20 +646,9 @@ class Builder {
     if (auto v = m.get("propagate")) {
       if (auto items = detail::readList(diag_, *v)) {
         bool b3 = false, w3c = false;
-        std::vector<Seen> seen;
-        for (const Field& item : *items) {
-          auto s = readChoice(diag_, item, "propagation format", kPropagationFormats);
-          if (!s) continue;
-          auto first =
-              std::find_if(seen.begin(), seen.end(), [&](const Seen& x) { return x.name == *s; });
-          if (first != seen.end()) {
-            diag_.add(item.mark, item.path,
-                      "duplicate propagation format " + quote(*s) + " (first at line " +
-                          std::to_string(first->line) + ")");
-            continue;
-          }
-          seen.push_back({*s, lineOf(item.mark)});
-          (*s == "b3" ? b3 : w3c) = true;
+        for (const std::string& s :
+             readUniqueChoices(*items, "propagation format", kPropagationFormats)) {
+          (s == "b3" ? b3 : w3c) = true;
         }
         t.propagate_b3 = b3;
         t.propagate_w3c = w3c;
@@ -994,20 +983,9 @@ class Builder {
                     "at least one condition is required (set attempts: 0 for no retries)");
         }
         uint32_t on = 0;
-        std::vector<Seen> seen;
-        for (const Field& item : *items) {
-          auto s = readChoice(diag_, item, "retry condition", kRetryConditions);
-          if (!s) continue;
-          auto first =
-              std::find_if(seen.begin(), seen.end(), [&](const Seen& x) { return x.name == *s; });
-          if (first != seen.end()) {
-            diag_.add(item.mark, item.path,
-                      "duplicate retry condition " + quote(*s) + " (first at line " +
-                          std::to_string(first->line) + ")");
-            continue;
-          }
-          seen.push_back({*s, lineOf(item.mark)});
-          auto bit = std::find(std::begin(kRetryConditions), std::end(kRetryConditions), *s) -
+        for (const std::string& s :
+             readUniqueChoices(*items, "retry condition", kRetryConditions)) {
+          auto bit = std::find(std::begin(kRetryConditions), std::end(kRetryConditions), s) -
                      std::begin(kRetryConditions);
           on |= 1u << bit;
         }
@@ -1017,6 +995,29 @@ class Builder {
     if (auto v = m.get("per_try_timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) retries.per_try_timeout = *d;
     }
+  }
+
+  // The valid values of a list of choices, each once; a repeat is an error at the repeat
+  // ("duplicate <what> "x" (first at line N)").
+  std::vector<std::string> readUniqueChoices(const std::vector<Field>& items, std::string_view what,
+                                             Names choices) {
+    std::vector<std::string> out;
+    std::vector<Seen> seen;
+    for (const Field& item : items) {
+      auto s = readChoice(diag_, item, what, choices);
+      if (!s) continue;
+      auto first =
+          std::find_if(seen.begin(), seen.end(), [&](const Seen& x) { return x.name == *s; });
+      if (first != seen.end()) {
+        diag_.add(item.mark, item.path,
+                  "duplicate " + std::string(what) + " " + quote(*s) + " (first at line " +
+                      std::to_string(first->line) + ")");
+        continue;
+      }
+      seen.push_back({*s, lineOf(item.mark)});
+      out.push_back(*s);
+    }
+    return out;
   }
 
   std::optional<std::string> readHost(const Field& f, HostUse use) {
