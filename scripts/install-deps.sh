@@ -9,6 +9,7 @@ BUILD_PKGS=(
   libboost1.81-dev liburing-dev libnghttp2-dev libssl-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libspdlog-dev libfmt-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libzookeeper-mt-dev libc-ares-dev
 )
 # Real peers and clients used by the tests, the quickstart and bench/.
 # nginx: in Debian 12 this package carries the binary (ssl, proxy, upstream keepalive built in);
@@ -16,10 +17,11 @@ BUILD_PKGS=(
 TEST_PKGS=(
   redis-server redis-tools haproxy curl python3 procps iproute2 netcat-openbsd
   nginx wrk openssl
+  zookeeper default-jre-headless python3-kazoo etcd-server etcd-client
 )
 # What the epoll binary links (ldd + dpkg -S); libc/libstdc++ are in every Debian image.
 RUNTIME_PKGS=(
-  libyaml-cpp0.7 libspdlog1.10 libfmt9
+  libyaml-cpp0.7 libspdlog1.10 libfmt9 libzookeeper-mt2 libc-ares2 libgrpc++1.51 libprotobuf32
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

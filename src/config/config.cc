@@ -1,5 +1,7 @@
 #include "pilotfish/config/config.h"
 
+#include <algorithm>
+
 #include "pilotfish/config/loader.h"
 #include "pilotfish/config/render.h"
 #include "pilotfish/core/json.h"
@@ -253,6 +255,67 @@ std::string toJson(const Config& config) {
   w.endArray();
   w.endObject();
   return out;
+}
+
+}  // namespace pilotfish::config
+
+namespace pilotfish::config {
+
+const char* sourceTypeName(SourceType t) {
+  switch (t) {
+    case SourceType::kZookeeper: return "zookeeper";
+    case SourceType::kConsul: return "consul";
+    case SourceType::kEtcd: return "etcd";
+    case SourceType::kDns: break;
+  }
+  return "dns";
+}
+
+const char* discoveryKindName(DiscoveryKind k) {
+  switch (k) {
+    case DiscoveryKind::kZookeeper: return "zookeeper";
+    case DiscoveryKind::kConsul: return "consul";
+    case DiscoveryKind::kEtcd: return "etcd";
+    case DiscoveryKind::kDns: return "dns";
+    case DiscoveryKind::kFile: break;
+  }
+  return "file";
+}
+
+std::string ClusterDiscoveryConfig::watchKey(const DiscoverySourceConfig* src) const {
+  // One field per line, names included, so that no two different definitions can produce the
+  // same text. Only what changes the answer is included (not timeouts or credentials).
+  std::string k = std::string("kind=") + discoveryKindName(kind) + "\n";
+  auto add = [&k](std::string_view name, std::string_view value) {
+    k.append(name).append("=").append(value).append("\n");
+  };
+  if (src) {
+    add("source.type", sourceTypeName(src->type));
+    for (const auto& s : src->servers) add("source.server", s.toString());
+    add("source.chroot", src->chroot);
+    if (src->type == SourceType::kConsul) add("source.address", src->address.toString());
+    for (const auto& e : src->endpoints) add("source.endpoint", e.toString());
+  }
+  switch (kind) {
+    case DiscoveryKind::kZookeeper:
+    case DiscoveryKind::kEtcd:
+    case DiscoveryKind::kFile: add("path", path); break;
+    case DiscoveryKind::kConsul: {
+      add("service", service);
+      auto sorted = tags;
+      std::sort(sorted.begin(), sorted.end());
+      for (const auto& t : sorted) add("tag", t);
+      add("passing_only", passing_only ? "true" : "false");
+      add("datacenter", !datacenter.empty() ? datacenter : src ? src->datacenter : "");
+      break;
+    }
+    case DiscoveryKind::kDns:
+      add("name", name);
+      add("type", dns_type == DnsRecordType::kSrv ? "SRV" : dns_type == DnsRecordType::kA ? "A" : "AAAA");
+      add("port", std::to_string(port));
+      break;
+  }
+  return k;
 }
 
 }  // namespace pilotfish::config

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pilotfish/config/config.h"
@@ -17,19 +18,25 @@ namespace pilotfish::cluster {
 enum class Health { kHealthy, kUnhealthy, kUnknown };
 const char* healthName(Health h);
 
+/// Key/value labels of an endpoint (Consul tags as {tag, ""} and Meta, nerve labels), sorted.
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
 struct Endpoint {
   net::HostPort host_port;
   net::SocketAddress address;
   uint32_t weight = 1;  ///< 0 = no new traffic
   std::string zone;
-  Health health = Health::kHealthy;
+  Health health = Health::kHealthy;  ///< as reported by the store
+  std::string id;                    ///< instance id in the store; empty for static endpoints
+  Labels labels;
+  int64_t registered_at_ms = 0;  ///< Unix ms of registration (znode ctime); 0 = unknown
 };
 using EndpointPtr = std::shared_ptr<const Endpoint>;
 
 /// One version of one cluster's endpoint set.
 struct ClusterSnapshot {
   std::string name;
-  std::string source;  ///< "static" (later: zookeeper, consul, etcd, dns, file)
+  std::string source;  ///< static, dynamic_host, zookeeper, consul, etcd, dns, file
   std::vector<EndpointPtr> endpoints;
   std::chrono::milliseconds connect_timeout{1000};
   /// When this endpoint set was obtained (steady clock), for the age shown in /clusters.

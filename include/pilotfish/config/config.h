@@ -85,16 +85,80 @@ struct TlsConfig {
 };
 
 enum class ClusterType {
-  kStatic,       ///< `endpoints` (later: discovery sources)
+  kStatic,       ///< `endpoints`, or a discovery block (`zookeeper:`, `consul:`, ...)
   kDynamicHost,  ///< the endpoint is a name taken from each request, resolved and cached
 };
+
+/// `tls:` of a discovery source (Consul over HTTPS, etcd over TLS). The server certificate is
+/// always verified (against `ca_file`, or the system store).
+struct SourceTlsConfig {
+  std::string ca_file;
+  std::string cert_file;  ///< client certificate (PEM) for mTLS; empty = none
+  std::string key_file;
+  bool operator==(const SourceTlsConfig&) const = default;
+};
+
+enum class SourceType { kZookeeper, kConsul, kEtcd, kDns };
+const char* sourceTypeName(SourceType t);
+
+/// `discovery.<name>`: a store that clusters (and later registration) read from.
+struct DiscoverySourceConfig {
+  std::string name;
+  SourceType type = SourceType::kZookeeper;
+  /// zookeeper: the ensemble; dns: name servers (empty = /etc/resolv.conf). Names allowed.
+  std::vector<net::HostPort> servers;
+  std::string chroot;               ///< zookeeper: prefix of every path ("" = none)
+  Duration session_timeout{10000};  ///< zookeeper: requested session timeout
+  std::string auth_scheme;          ///< zookeeper: "digest" or empty
+  std::string credentials_file;     ///< zookeeper: file holding "user:password"
+  net::HostPort address{"127.0.0.1", 8500, net::HostPort::Kind::kIpv4};  ///< consul agent
+  std::string datacenter;  ///< consul: default datacenter of its clusters ("" = the agent's)
+  std::string token_file;  ///< consul: file holding the ACL token (sent as X-Consul-Token)
+  std::vector<net::HostPort> endpoints;   ///< etcd: cluster members, tried in order
+  std::optional<SourceTlsConfig> tls;     ///< consul, etcd
+  Duration min_ttl{1000};                 ///< dns: floor of the re-resolve interval
+  Duration max_ttl{300000};               ///< dns: cap of the re-resolve interval
+  Duration timeout{2000};                 ///< dns: per query; consul/etcd: connect
+};
+
+enum class DiscoveryKind { kZookeeper, kConsul, kEtcd, kDns, kFile };
+const char* discoveryKindName(DiscoveryKind k);
+
+enum class DnsRecordType { kSrv, kA, kAaaa };
+
+/// A cluster's discovery block: exactly one of `zookeeper:`, `consul:`, `etcd:`, `dns:`, `file:`.
+struct ClusterDiscoveryConfig {
+  DiscoveryKind kind = DiscoveryKind::kFile;
+  std::string source;            ///< name in Config::discovery (not for file)
+  std::size_t source_index = 0;  ///< index in Config::discovery (set by the loader)
+  std::string path;              ///< zookeeper: service path; etcd: key prefix; file: file path
+  std::string service;           ///< consul
+  std::vector<std::string> tags;  ///< consul: every tag must be present
+  bool passing_only = true;       ///< consul
+  std::string datacenter;         ///< consul: overrides the source's
+  std::string name;               ///< dns: the name to resolve
+  DnsRecordType dns_type = DnsRecordType::kSrv;
+  uint16_t port = 0;  ///< dns A/AAAA: the port of every address
+
+  /// Canonical text of the definition (kind, source definition, what is watched): equal texts
+  /// are one shared watch; its hash names the on-disk cache file.
+  std::string watchKey(const DiscoverySourceConfig* source) const;
+};
+
+/// What happens to open TCP connections whose endpoint leaves the set (or is unhealthy).
+enum class OnEndpointRemoved { kKeep, kClose };
 
 struct ClusterConfig {
   std::string name;
   ClusterType type = ClusterType::kStatic;
   uint16_t port = 443;                    ///< dynamic_host: port of every upstream
   Duration dns_ttl{60000};                ///< dynamic_host: how long a resolved name is used
-  std::vector<EndpointConfig> endpoints;  ///< static endpoints (the only source in this version)
+  std::vector<EndpointConfig> endpoints;  ///< static endpoints (when no discovery block)
+  std::optional<ClusterDiscoveryConfig> discovery;  ///< endpoints from a store
+  bool allow_empty = false;           ///< an empty valid answer is applied (else: last set kept)
+  std::optional<Duration> max_stale;  ///< a set not confirmed for this long is dropped
+  Duration initial_fetch_timeout{5000};  ///< listeners wait this long for the first set
+  OnEndpointRemoved on_endpoint_removed = OnEndpointRemoved::kKeep;
   Duration connect_timeout{1000};
   LbConfig lb;
   PoolConfig pool;
@@ -187,6 +251,8 @@ struct Config {
   /// One line per proxied connection (TCP) or request (HTTP); absent = no access log.
   std::optional<accesslog::AccessLogConfig> access_log;
   TracingConfig tracing;  ///< top-level `tracing:`: defaults for http listeners
+  std::vector<DiscoverySourceConfig> discovery;  ///< `discovery:` sources, in file order
+  std::string cache_dir;  ///< last-known-good endpoint sets; empty = no on-disk cache
   std::vector<ClusterConfig> clusters;
   std::vector<ListenerConfig> listeners;
 
