@@ -122,6 +122,58 @@ void writeRoute(core::JsonWriter& w, const RouteConfig& r) {
   w.endObject();
 }
 
+void writeHostPorts(core::JsonWriter& w, std::string_view k, const std::vector<net::HostPort>& v) {
+  w.key(k);
+  w.beginArray();
+  for (const auto& hp : v) w.value(hp.toString());
+  w.endArray();
+}
+
+void writeSource(core::JsonWriter& w, const DiscoverySourceConfig& d) {
+  w.key(d.name);
+  w.beginObject();
+  w.field("type", sourceTypeName(d.type));
+  switch (d.type) {
+    case SourceType::kZookeeper:
+      writeHostPorts(w, "servers", d.servers);
+      w.field("chroot", d.chroot);
+      writeDuration(w, "session_timeout", d.session_timeout);
+      if (!d.auth_scheme.empty()) {
+        w.key("auth");
+        w.beginObject();
+        w.field("scheme", d.auth_scheme);
+        w.field("credentials_file", d.credentials_file);  // the path; never the credentials
+        w.endObject();
+      }
+      break;
+    case SourceType::kConsul:
+      w.field("address", d.address.toString());
+      w.field("datacenter", d.datacenter);
+      w.field("token_file", d.token_file);  // the path; never the token
+      writeDuration(w, "timeout", d.timeout);
+      break;
+    case SourceType::kEtcd:
+      writeHostPorts(w, "endpoints", d.endpoints);
+      writeDuration(w, "timeout", d.timeout);
+      break;
+    case SourceType::kDns:
+      writeHostPorts(w, "servers", d.servers);
+      writeDuration(w, "min_ttl", d.min_ttl);
+      writeDuration(w, "max_ttl", d.max_ttl);
+      writeDuration(w, "timeout", d.timeout);
+      break;
+  }
+  if (d.tls) {
+    w.key("tls");
+    w.beginObject();
+    w.field("ca_file", d.tls->ca_file);
+    w.field("cert_file", d.tls->cert_file);
+    w.field("key_file", d.tls->key_file);
+    w.endObject();
+  }
+  w.endObject();
+}
+
 void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
   w.beginObject();
   w.field("name", c.name);
@@ -135,6 +187,38 @@ void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
     w.endObject();
   }
   w.endArray();
+  if (c.discovery) {
+    const auto& d = *c.discovery;
+    w.key(discoveryKindName(d.kind));
+    w.beginObject();
+    if (d.kind != DiscoveryKind::kFile && !d.source.empty()) w.field("source", d.source);
+    switch (d.kind) {
+      case DiscoveryKind::kZookeeper:
+      case DiscoveryKind::kFile: w.field("path", d.path); break;
+      case DiscoveryKind::kEtcd: w.field("prefix", d.path); break;
+      case DiscoveryKind::kConsul:
+        w.field("service", d.service);
+        w.key("tags");
+        w.beginArray();
+        for (const auto& t : d.tags) w.value(t);
+        w.endArray();
+        w.field("passing_only", d.passing_only);
+        w.field("datacenter", d.datacenter);
+        break;
+      case DiscoveryKind::kDns:
+        w.field("name", d.name);
+        w.field("type", d.dns_type == DnsRecordType::kSrv ? "SRV"
+                        : d.dns_type == DnsRecordType::kA ? "A"
+                                                          : "AAAA");
+        if (d.dns_type != DnsRecordType::kSrv) w.field("port", static_cast<uint64_t>(d.port));
+        break;
+    }
+    w.endObject();
+    w.field("allow_empty", c.allow_empty);
+    writeOptionalDuration(w, "max_stale", c.max_stale);
+    writeDuration(w, "initial_fetch_timeout", c.initial_fetch_timeout);
+  }
+  w.field("on_endpoint_removed", c.on_endpoint_removed == OnEndpointRemoved::kClose ? "close" : "keep");
   writeDuration(w, "connect_timeout", c.connect_timeout);
   w.key("lb");
   w.beginObject();
@@ -245,6 +329,11 @@ std::string toJson(const Config& config) {
     w.endObject();
   }
   writeTracing(w, config.tracing);
+  w.key("discovery");
+  w.beginObject();
+  for (const auto& d : config.discovery) writeSource(w, d);
+  w.endObject();
+  w.field("cache_dir", config.cache_dir);
   w.key("clusters");
   w.beginArray();
   for (const auto& c : config.clusters) writeCluster(w, c);

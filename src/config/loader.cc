@@ -43,10 +43,45 @@ namespace {
 
 using Names = std::span<const std::string_view>;
 
-constexpr std::string_view kRootKeys[] = {"node",     "workers",  "drain_delay", "drain_timeout",
-                                          "admin",    "log",      "access_log",  "tracing",
-                                          "clusters", "listeners"};
-constexpr std::string_view kRootNotSupported[] = {"discovery", "cache_dir", "service"};
+constexpr std::string_view kRootKeys[] = {
+    "node",    "workers",   "drain_delay", "drain_timeout", "admin",    "log",
+    "access_log", "tracing", "discovery",  "cache_dir",     "clusters", "listeners"};
+constexpr std::string_view kRootNotSupported[] = {"service"};
+constexpr std::string_view kSourceTypes[] = {"zookeeper", "consul", "etcd", "dns"};
+// Every key of a discovery source, and the source types each one belongs to.
+struct SourceKey {
+  std::string_view key;
+  std::string_view types;  // space-separated
+};
+constexpr SourceKey kSourceKeys[] = {
+    {"type", "zookeeper consul etcd dns"},
+    {"servers", "zookeeper dns"},
+    {"chroot", "zookeeper"},
+    {"session_timeout", "zookeeper"},
+    {"auth", "zookeeper"},
+    {"address", "consul"},
+    {"datacenter", "consul"},
+    {"token_file", "consul"},
+    {"endpoints", "etcd"},
+    {"tls", "consul etcd"},
+    {"min_ttl", "dns"},
+    {"max_ttl", "dns"},
+    {"timeout", "consul etcd dns"},
+};
+constexpr std::string_view kZkAuthKeys[] = {"scheme", "credentials_file"};
+constexpr std::string_view kZkAuthSchemes[] = {"digest"};
+constexpr std::string_view kSourceTlsKeys[] = {"ca_file", "cert_file", "key_file"};
+constexpr std::string_view kZkClusterKeys[] = {"source", "path"};
+constexpr std::string_view kConsulClusterKeys[] = {"source", "service", "tags", "passing_only",
+                                                   "datacenter"};
+constexpr std::string_view kEtcdClusterKeys[] = {"source", "prefix"};
+constexpr std::string_view kDnsClusterKeys[] = {"source", "name", "type", "port"};
+constexpr std::string_view kDnsTypes[] = {"SRV", "A", "AAAA"};
+constexpr std::string_view kFileClusterKeys[] = {"path"};
+constexpr std::string_view kOnEndpointRemoved[] = {"keep", "close"};
+// Cluster keys that only make sense with a discovery block.
+constexpr std::string_view kDiscoveryOnlyKeys[] = {"allow_empty", "max_stale",
+                                                   "initial_fetch_timeout"};
 constexpr std::string_view kAccessLogKeys[] = {"path", "format", "fields"};
 constexpr std::string_view kAccessLogFormats[] = {"json", "text"};
 constexpr std::string_view kNodeKeys[] = {"id", "zone"};
@@ -59,25 +94,31 @@ constexpr std::string_view kTracingKeys[] = {"propagate", "request_id", "sample_
 // Reporting spans to a backend: pilotfish only propagates trace context (docs/tracing.md).
 constexpr std::string_view kTracingNotSupported[] = {"zipkin", "otlp", "jaeger"};
 constexpr std::string_view kPropagationFormats[] = {"b3", "w3c"};
-constexpr std::string_view kClusterKeys[] = {"name", "type", "endpoints", "connect_timeout", "lb",
-                                             "pool", "tls",  "port",      "dns_ttl"};
+constexpr std::string_view kClusterKeys[] = {"name",
+                                             "type",
+                                             "endpoints",
+                                             "connect_timeout",
+                                             "lb",
+                                             "pool",
+                                             "tls",
+                                             "port",
+                                             "dns_ttl",
+                                             "zookeeper",
+                                             "consul",
+                                             "etcd",
+                                             "dns",
+                                             "file",
+                                             "allow_empty",
+                                             "max_stale",
+                                             "initial_fetch_timeout",
+                                             "on_endpoint_removed"};
 constexpr std::string_view kClusterTypes[] = {"static", "dynamic_host"};
 constexpr std::string_view kTlsKeys[] = {"verify", "sni",       "ca_file",
                                          "alpn",   "cert_file", "key_file"};
 constexpr std::string_view kAlpnSupported[] = {"http/1.1"};
 constexpr std::string_view kAlpnNotSupported[] = {"h2"};
-constexpr std::string_view kClusterNotSupported[] = {"zookeeper",
-                                                     "consul",
-                                                     "etcd",
-                                                     "dns",
-                                                     "file",
-                                                     "circuit_breaker",
-                                                     "outlier_detection",
-                                                     "health_check",
-                                                     "on_endpoint_removed",
-                                                     "allow_empty",
-                                                     "max_stale",
-                                                     "initial_fetch_timeout"};
+constexpr std::string_view kClusterNotSupported[] = {"circuit_breaker", "outlier_detection",
+                                                     "health_check"};
 // Keys that name an endpoint source other than the static list.
 constexpr std::string_view kClusterSources[] = {"zookeeper", "consul", "etcd", "dns", "file"};
 constexpr std::string_view kEndpointKeys[] = {"address", "weight", "zone"};
@@ -131,6 +172,24 @@ constexpr int64_t kMaxRequestLineKb = 64;
 constexpr int64_t kMaxHops = 255;
 constexpr int64_t kMaxRetryAttempts = 10;
 constexpr int64_t kMaxIdlePerEndpoint = 10000;
+
+// A name to query: labels of letters, digits, '-' and '_' (SRV names such as
+// _users._tcp.service.consul), 1-63 bytes each, 253 in all.
+bool isDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
 
 bool contains(Names list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
@@ -315,6 +374,9 @@ class Builder {
     if (auto v = m.get("access_log")) readAccessLog(*v);
     // Before the listeners: an http listener starts from these values.
     if (auto v = m.get("tracing")) readTracing(*v, config_.tracing);
+    // Before the clusters, which name these sources.
+    if (auto v = m.get("discovery")) readDiscovery(*v);
+    if (auto v = m.get("cache_dir")) readCacheDir(*v);
     if (auto v = m.get("clusters")) readClusters(*v);
     if (auto v = m.get("listeners")) {
       readListeners(*v);
@@ -414,6 +476,349 @@ class Builder {
     config_.access_log = std::move(al);
   }
 
+  void readDiscovery(const Field& f) {
+    if (!f.node.IsMap()) {
+      diag_.add(f.mark, f.path,
+                "expected a map of named sources ({zk: {type: zookeeper, ...}}), got " +
+                    detail::describe(f.node));
+      return;
+    }
+    for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+      Field key{it->first, f.path, it->first.Mark()};
+      auto name = detail::readName(diag_, key);
+      Field value = f.child(name.value_or(it->first.IsScalar() ? it->first.Scalar() : "?"),
+                            it->second, it->first.Mark());
+      if (!name) continue;
+      bool duplicate = std::any_of(config_.discovery.begin(), config_.discovery.end(),
+                                   [&](const DiscoverySourceConfig& d) { return d.name == *name; });
+      if (duplicate) {
+        diag_.add(key.mark, value.path, "duplicate discovery source " + quote(*name));
+        continue;
+      }
+      readSource(value, *name);
+    }
+  }
+
+  void readSource(const Field& f, const std::string& name) {
+    std::vector<std::string_view> keys;
+    for (const auto& k : kSourceKeys) keys.push_back(k.key);
+    MapReader m(diag_, f, keys);
+    if (!m.ok()) return;
+    DiscoverySourceConfig s;
+    s.name = name;
+    std::optional<std::string> type;
+    if (auto v = m.get("type")) {
+      type = readChoice(diag_, *v, "discovery source type", kSourceTypes);
+    } else {
+      m.missing("type", "one of zookeeper, consul, etcd, dns");
+    }
+    if (!type) return;
+    if (*type == "zookeeper") s.type = SourceType::kZookeeper;
+    if (*type == "consul") s.type = SourceType::kConsul;
+    if (*type == "etcd") s.type = SourceType::kEtcd;
+    if (*type == "dns") s.type = SourceType::kDns;
+    for (const auto& k : kSourceKeys) {
+      auto v = m.get(k.key);
+      if (!v) continue;
+      std::string types = " " + std::string(k.types) + " ";
+      if (types.find(" " + *type + " ") == std::string::npos) {
+        diag_.add(m.keyMark(k.key), v->path,
+                  "not a key of a " + *type + " source (only for: " + std::string(k.types) + ")");
+      }
+    }
+    auto servers = [&](std::string_view key, std::vector<net::HostPort>& out, bool required) {
+      auto v = m.get(key);
+      if (!v) {
+        if (required) m.missing(key, "a list of host:port");
+        return;
+      }
+      auto items = detail::readList(diag_, *v);
+      if (!items) return;
+      if (items->empty() && required) diag_.add(v->mark, v->path, "at least one server is required");
+      for (const Field& item : *items) {
+        if (auto a = detail::readAddress(diag_, item, true)) out.push_back(*a);
+      }
+    };
+    switch (s.type) {
+      case SourceType::kZookeeper:
+        servers("servers", s.servers, true);
+        if (auto v = m.get("chroot")) {
+          if (auto p = readZnodePath(*v)) s.chroot = *p;
+        }
+        if (auto v = m.get("session_timeout")) {
+          if (auto d = detail::readDuration(diag_, *v, true)) s.session_timeout = *d;
+        }
+        if (auto v = m.get("auth")) {
+          MapReader a(diag_, *v, kZkAuthKeys);
+          if (a.ok()) {
+            if (auto sc = a.get("scheme")) {
+              if (auto c = readChoice(diag_, *sc, "auth scheme", kZkAuthSchemes)) s.auth_scheme = *c;
+            } else {
+              a.missing("scheme", "digest");
+            }
+            if (auto cf = a.get("credentials_file")) {
+              if (auto p = readReadableFile(*cf)) s.credentials_file = *p;
+            } else {
+              a.missing("credentials_file", "a file holding user:password");
+            }
+          }
+        }
+        break;
+      case SourceType::kConsul:
+        if (auto v = m.get("address")) {
+          if (auto a = detail::readAddress(diag_, *v, true)) s.address = *a;
+        }
+        if (auto v = m.get("datacenter")) {
+          if (auto n = detail::readName(diag_, *v)) s.datacenter = *n;
+        }
+        if (auto v = m.get("token_file")) {
+          if (auto p = readReadableFile(*v)) s.token_file = *p;
+        }
+        break;
+      case SourceType::kEtcd: servers("endpoints", s.endpoints, true); break;
+      case SourceType::kDns:
+        servers("servers", s.servers, false);
+        if (auto v = m.get("min_ttl")) {
+          if (auto d = detail::readDuration(diag_, *v, true)) s.min_ttl = *d;
+        }
+        if (auto v = m.get("max_ttl")) {
+          if (auto d = detail::readDuration(diag_, *v, true)) {
+            s.max_ttl = *d;
+            if (s.max_ttl < s.min_ttl) {
+              diag_.add(v->mark, v->path, "must not be below min_ttl");
+            }
+          }
+        }
+        break;
+    }
+    if (auto v = m.get("timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) s.timeout = *d;
+    }
+    if (auto v = m.get("tls"); v && s.type != SourceType::kZookeeper && s.type != SourceType::kDns) {
+      MapReader t(diag_, *v, kSourceTlsKeys);
+      if (t.ok()) {
+        SourceTlsConfig tls;
+        if (auto c = t.get("ca_file")) {
+          if (auto p = readReadableFile(*c)) tls.ca_file = *p;
+        }
+        if (auto c = t.get("cert_file")) {
+          if (auto p = readReadableFile(*c)) tls.cert_file = *p;
+        }
+        if (auto c = t.get("key_file")) {
+          if (auto p = readReadableFile(*c)) tls.key_file = *p;
+        }
+        if (tls.cert_file.empty() != tls.key_file.empty()) {
+          diag_.add(v->mark, v->path, "cert_file and key_file go together (client certificate)");
+        }
+        s.tls = std::move(tls);
+      }
+    }
+    config_.discovery.push_back(std::move(s));
+  }
+
+  void readCacheDir(const Field& f) {
+    auto s = detail::readString(diag_, f);
+    if (!s) return;
+    if (s->empty() || s->front() != '/') {
+      diag_.add(f.mark, f.path, "expected an absolute directory path, got " + quote(*s));
+      return;
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(*s, ec) && !std::filesystem::is_directory(*s, ec)) {
+      diag_.add(f.mark, f.path, quote(*s) + " exists and is not a directory");
+      return;
+    }
+    config_.cache_dir = *s;
+  }
+
+  // "/a/b": absolute, no empty segments, no trailing slash, no "." or ".." segments.
+  std::optional<std::string> readZnodePath(const Field& f) {
+    auto s = detail::readString(diag_, f);
+    if (!s) return std::nullopt;
+    std::string problem;
+    if (s->size() < 2 || s->front() != '/') {
+      problem = "must start with '/' and name at least one node";
+    } else if (s->back() == '/') {
+      problem = "must not end with '/'";
+    } else if (s->find("//") != std::string::npos) {
+      problem = "must not contain empty segments (\"//\")";
+    } else if (s->find("/./") != std::string::npos || s->find("/../") != std::string::npos ||
+               s->ends_with("/.") || s->ends_with("/..")) {
+      problem = "must not contain \".\" or \"..\" segments";
+    } else if (std::any_of(s->begin(), s->end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+      problem = "must not contain control characters";
+    }
+    if (problem.empty()) return s;
+    diag_.add(f.mark, f.path, "invalid path " + quote(*s) + ": " + problem);
+    return std::nullopt;
+  }
+
+  // The discovery source `name` of type `type` for a cluster block, or an error.
+  std::optional<std::size_t> resolveSource(const Field& f, SourceType type) {
+    auto name = detail::readString(diag_, f);
+    if (!name) return std::nullopt;
+    for (std::size_t i = 0; i < config_.discovery.size(); ++i) {
+      if (config_.discovery[i].name != *name) continue;
+      if (config_.discovery[i].type != type) {
+        diag_.add(f.mark, f.path,
+                  "discovery source " + quote(*name) + " is of type " +
+                      sourceTypeName(config_.discovery[i].type) + ", not " +
+                      sourceTypeName(type));
+        return std::nullopt;
+      }
+      return i;
+    }
+    std::vector<std::string_view> names;
+    for (const auto& d : config_.discovery) {
+      if (d.type == type) names.push_back(d.name);
+    }
+    std::string message = "unknown discovery source " + quote(*name);
+    if (names.empty()) {
+      message += std::string("; define one under discovery: with type: ") + sourceTypeName(type);
+    } else {
+      message += "; " + std::string(sourceTypeName(type)) + " sources: " + detail::joinNames(names);
+    }
+    diag_.add(f.mark, f.path, std::move(message));
+    return std::nullopt;
+  }
+
+  // A cluster's discovery block `kind` (e.g. "zookeeper") read from `f`.
+  std::optional<ClusterDiscoveryConfig> readClusterDiscovery(std::string_view kind, const Field& f) {
+    ClusterDiscoveryConfig d;
+    bool ok = true;
+    auto source = [&](const MapReader& m, SourceType type, bool required) {
+      if (auto v = m.get("source")) {
+        auto i = resolveSource(*v, type);
+        if (!i) {
+          ok = false;
+          return;
+        }
+        d.source = config_.discovery[*i].name;
+        d.source_index = *i;
+      } else if (required) {
+        m.missing("source", std::string("the name of a ") + sourceTypeName(type) +
+                                " source under discovery:");
+        ok = false;
+      }
+    };
+    if (kind == "zookeeper") {
+      d.kind = DiscoveryKind::kZookeeper;
+      MapReader m(diag_, f, kZkClusterKeys);
+      if (!m.ok()) return std::nullopt;
+      source(m, SourceType::kZookeeper, true);
+      if (auto v = m.get("path")) {
+        auto p = readZnodePath(*v);
+        ok = ok && p;
+        if (p) d.path = *p;
+      } else {
+        m.missing("path", "the service path, e.g. /services/users");
+        ok = false;
+      }
+    } else if (kind == "etcd") {
+      d.kind = DiscoveryKind::kEtcd;
+      MapReader m(diag_, f, kEtcdClusterKeys);
+      if (!m.ok()) return std::nullopt;
+      source(m, SourceType::kEtcd, true);
+      if (auto v = m.get("prefix")) {
+        auto p = readZnodePath(*v);
+        ok = ok && p;
+        if (p) d.path = *p;
+      } else {
+        m.missing("prefix", "the key prefix, e.g. /services/users");
+        ok = false;
+      }
+    } else if (kind == "consul") {
+      d.kind = DiscoveryKind::kConsul;
+      MapReader m(diag_, f, kConsulClusterKeys);
+      if (!m.ok()) return std::nullopt;
+      source(m, SourceType::kConsul, true);
+      if (auto v = m.get("service")) {
+        auto n = detail::readName(diag_, *v);
+        ok = ok && n;
+        if (n) d.service = *n;
+      } else {
+        m.missing("service", "the Consul service name");
+        ok = false;
+      }
+      if (auto v = m.get("tags")) {
+        if (auto items = detail::readList(diag_, *v)) {
+          for (const Field& item : *items) {
+            auto t = detail::readString(diag_, item);
+            if (!t) continue;
+            if (t->empty() || std::any_of(t->begin(), t->end(), [](char c) {
+                  return static_cast<unsigned char>(c) <= 0x20 || c == '&' || c == '#';
+                })) {
+              diag_.add(item.mark, item.path, "invalid tag " + quote(*t));
+              continue;
+            }
+            d.tags.push_back(*t);
+          }
+        }
+      }
+      if (auto v = m.get("passing_only")) {
+        if (auto b = detail::readBool(diag_, *v)) d.passing_only = *b;
+      }
+      if (auto v = m.get("datacenter")) {
+        if (auto n = detail::readName(diag_, *v)) d.datacenter = *n;
+      }
+    } else if (kind == "dns") {
+      d.kind = DiscoveryKind::kDns;
+      MapReader m(diag_, f, kDnsClusterKeys);
+      if (!m.ok()) return std::nullopt;
+      source(m, SourceType::kDns, false);
+      if (auto v = m.get("name")) {
+        auto n = detail::readString(diag_, *v);
+        std::string_view name = n ? std::string_view(*n) : std::string_view();
+        if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+        if (n && isDnsName(name)) {
+          d.name = std::string(name);
+        } else {
+          if (n) diag_.add(v->mark, v->path, "invalid DNS name " + quote(*n));
+          ok = false;
+        }
+      } else {
+        m.missing("name", "e.g. _users._tcp.service.consul or users.default.svc.cluster.local");
+        ok = false;
+      }
+      if (auto v = m.get("type")) {
+        if (auto t = readChoice(diag_, *v, "record type", kDnsTypes)) {
+          d.dns_type = *t == "SRV" ? DnsRecordType::kSrv
+                       : *t == "A" ? DnsRecordType::kA
+                                   : DnsRecordType::kAaaa;
+        }
+      }
+      if (auto v = m.get("port")) {
+        if (d.dns_type == DnsRecordType::kSrv) {
+          diag_.add(m.keyMark("port"), v->path, "only for type A or AAAA (SRV records carry the port)");
+        } else if (auto p = detail::readInt(diag_, *v, 1, 65535)) {
+          d.port = static_cast<uint16_t>(*p);
+        }
+      } else if (d.dns_type != DnsRecordType::kSrv) {
+        m.missing("port", "type A/AAAA records have no port");
+        ok = false;
+      }
+    } else {
+      d.kind = DiscoveryKind::kFile;
+      MapReader m(diag_, f, kFileClusterKeys);
+      if (!m.ok()) return std::nullopt;
+      if (auto v = m.get("path")) {
+        auto p = detail::readString(diag_, *v);
+        if (p && !p->empty() && p->front() == '/' && p->back() != '/') {
+          d.path = *p;
+        } else {
+          if (p) diag_.add(v->mark, v->path, "expected an absolute file path, got " + quote(*p));
+          ok = false;
+        }
+      } else {
+        m.missing("path", "the file listing the endpoints");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return d;
+  }
+
   void readClusters(const Field& f) {
     auto items = detail::readList(diag_, f);
     if (!items) return;
@@ -460,17 +865,53 @@ class Builder {
         c.dns_ttl = *d;
       }
     }
+    // The endpoint source: static `endpoints`, or exactly one discovery block.
+    std::vector<std::string_view> blocks;
+    for (std::string_view k : kClusterSources) {
+      if (m.get(k)) blocks.push_back(k);
+    }
     if (dynamic) {
       if (auto v = m.get("endpoints")) {
         diag_.add(m.keyMark("endpoints"), v->path,
                   "a dynamic_host cluster has no endpoints: each request names its host");
       }
+      for (std::string_view k : blocks) {
+        diag_.add(m.keyMark(k), m.get(k)->path,
+                  "a dynamic_host cluster has no endpoint source: each request names its host");
+      }
       dynamic_clusters_.push_back(c.name);
+    } else if (blocks.size() > 1 || (!blocks.empty() && m.get("endpoints"))) {
+      std::string_view second = blocks.back();
+      diag_.add(m.keyMark(second), m.get(second)->path,
+                "a cluster has one endpoint source: endpoints, zookeeper, consul, etcd, dns or "
+                "file");
+    } else if (!blocks.empty()) {
+      c.discovery = readClusterDiscovery(blocks.front(), *m.get(blocks.front()));
     } else if (auto v = m.get("endpoints")) {
       readEndpoints(*v, c);
-    } else if (!hasKey(f, kClusterSources)) {
-      // A cluster that names another source already has its "not supported yet" error.
-      m.missing("endpoints", "static endpoints are the only endpoint source in this version");
+    } else {
+      m.missing("endpoints", "or a discovery block: zookeeper, consul, etcd, dns or file");
+    }
+    const bool discovered = !blocks.empty() && !dynamic;
+    for (std::string_view k : kDiscoveryOnlyKeys) {
+      if (m.get(k) && !discovered) {
+        diag_.add(m.keyMark(k), m.get(k)->path,
+                  "only for clusters with a discovery block (zookeeper, consul, etcd, dns, file)");
+      }
+    }
+    if (auto v = m.get("allow_empty"); v && discovered) {
+      if (auto b = detail::readBool(diag_, *v)) c.allow_empty = *b;
+    }
+    if (auto v = m.get("max_stale"); v && discovered) {
+      if (auto d = detail::readDuration(diag_, *v, true)) c.max_stale = *d;
+    }
+    if (auto v = m.get("initial_fetch_timeout"); v && discovered) {
+      if (auto d = detail::readDuration(diag_, *v, false)) c.initial_fetch_timeout = *d;
+    }
+    if (auto v = m.get("on_endpoint_removed")) {
+      if (auto s = readChoice(diag_, *v, "on_endpoint_removed", kOnEndpointRemoved)) {
+        c.on_endpoint_removed = *s == "close" ? OnEndpointRemoved::kClose : OnEndpointRemoved::kKeep;
+      }
     }
     if (auto v = m.get("connect_timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) c.connect_timeout = *d;
