@@ -15,7 +15,9 @@ ClusterSnapshotPtr buildStatic(const config::ClusterConfig& c,
                                std::chrono::steady_clock::time_point now) {
   auto s = std::make_shared<ClusterSnapshot>();
   s->name = c.name;
-  s->source = c.type == config::ClusterType::kDynamicHost ? "dynamic_host" : "static";
+  s->source = c.type == config::ClusterType::kDynamicHost ? "dynamic_host"
+              : c.discovery ? config::discoveryKindName(c.discovery->kind)
+                            : "static";
   s->connect_timeout = c.connect_timeout;
   s->updated_at = now;
   for (const auto& e : c.endpoints) {

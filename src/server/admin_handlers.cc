@@ -65,18 +65,41 @@ void renderClusterState(std::string& out, const cluster::ClusterSet& set,
 
 }  // namespace
 
-std::string clustersJson(const cluster::ClusterSet& set,
-                         std::chrono::steady_clock::time_point now) {
+std::string clustersJson(const cluster::ClusterSet& set, std::chrono::steady_clock::time_point now,
+                         const std::function<discovery::ClusterStatus(std::size_t)>& status) {
   std::string out;
   core::JsonWriter w(out);
   w.beginObject();
   w.key("clusters");
   w.beginArray();
-  for (const auto& c : set.clusters) {
+  for (std::size_t i = 0; i < set.clusters.size(); ++i) {
+    const auto& c = set.clusters[i];
+    discovery::ClusterStatus st;
+    if (status) st = status(i);
     w.beginObject();
     w.field("name", c->name);
     w.field("source", c->source);
-    w.field("age_seconds", seconds(now - c->updated_at));
+    if (st.discovered) {
+      // Age of the set since the store last confirmed it (0 while the store is connected).
+      w.field("age_seconds", st.age_seconds);
+      w.key("discovery");
+      w.beginObject();
+      w.field("initialized", st.initialized);
+      w.field("connected", st.connected);
+      w.field("stale", !st.connected || st.from_cache);
+      w.field("from_cache", st.from_cache);
+      w.field("expired", st.expired);
+      w.field("empty_ignored", st.empty_ignored);
+      w.field("last_error", st.last_error);
+      w.field("answers", st.answers);
+      w.field("updates", st.updates);
+      w.field("skipped", st.skipped);
+      w.field("rejected", st.rejected);
+      w.field("errors", st.errors);
+      w.endObject();
+    } else {
+      w.field("age_seconds", seconds(now - c->updated_at));
+    }
     w.field("connect_timeout_ms", static_cast<int64_t>(c->connect_timeout.count()));
     w.key("endpoints");
     w.beginArray();
@@ -86,6 +109,14 @@ std::string clustersJson(const cluster::ClusterSet& set,
       w.field("weight", static_cast<uint64_t>(e->weight));
       w.field("zone", e->zone);
       w.field("health", cluster::healthName(e->health));
+      if (!e->id.empty()) w.field("id", e->id);
+      if (e->registered_at_ms) w.field("registered_at_ms", e->registered_at_ms);
+      if (!e->labels.empty()) {
+        w.key("labels");
+        w.beginObject();
+        for (const auto& [k, v] : e->labels) w.field(k, v);
+        w.endObject();
+      }
       w.endObject();
     }
     w.endArray();
@@ -111,6 +142,7 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
     stats::render(r.body, c->http_error_series());
     stats::render(r.body, c->pool_series());
     renderClusterState(r.body, *c->clusters(), std::chrono::steady_clock::now());
+    if (c->discovery_metrics) c->discovery_metrics(r.body);
     return r;
   });
 
@@ -122,7 +154,9 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
                     });
 
   server.addHandler("/clusters", "GET,HEAD", "clusters and endpoints (JSON)", [c](const Request&) {
-    return Response{200, kJsonType, clustersJson(*c->clusters(), std::chrono::steady_clock::now())};
+    return Response{200, kJsonType,
+                    clustersJson(*c->clusters(), std::chrono::steady_clock::now(),
+                                 c->discovery_status)};
   });
 
   server.addHandler("/config", "GET,HEAD", "effective config, secrets redacted (JSON)",

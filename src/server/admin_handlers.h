@@ -11,6 +11,7 @@
 #include "pilotfish/cluster/cluster.h"
 #include "pilotfish/cluster/cluster_stats.h"
 #include "pilotfish/config/config.h"
+#include "pilotfish/discovery/cache.h"
 #include "pilotfish/http/http_stats.h"
 #include "pilotfish/net/listener_stats.h"
 #include "pilotfish/pool/idle_pool.h"
@@ -31,11 +32,17 @@ struct AdminContext {
   std::function<std::vector<stats::Series<http::HttpStats>>()> http_series;
   std::function<std::vector<stats::Series<http::HttpErrorCounter>>()> http_error_series;
   std::function<std::vector<stats::Series<pool::PoolStats>>()> pool_series;
+  /// Discovery state of cluster i (Config::clusters order).
+  std::function<discovery::ClusterStatus(std::size_t)> discovery_status;
+  /// Appends the pilotfish_discovery_* metrics.
+  std::function<void(std::string&)> discovery_metrics;
 };
 
 void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx);
 
 /// /clusters body: JSON document of every cluster and its endpoints.
-std::string clustersJson(const cluster::ClusterSet& set, std::chrono::steady_clock::time_point now);
+/// `status(i)` gives the discovery state of cluster i (may be empty: all static).
+std::string clustersJson(const cluster::ClusterSet& set, std::chrono::steady_clock::time_point now,
+                         const std::function<discovery::ClusterStatus(std::size_t)>& status = {});
 
 }  // namespace pilotfish::server

@@ -17,6 +17,7 @@
 #include "pilotfish/core/cpu.h"
 #include "pilotfish/core/json.h"
 #include "pilotfish/core/log.h"
+#include "pilotfish/discovery/cache.h"
 #include "pilotfish/event/worker.h"
 #include "pilotfish/stats/prometheus.h"
 #include "server/admin_handlers.h"
@@ -91,6 +92,13 @@ class Server::Impl {
     for (unsigned i = 0; i < n; ++i) {
       if (!setUpWorker(i)) return 1;
     }
+    cache_ = std::make_unique<discovery::DiscoveryCache>(
+        io_, cfg_, clusters_,
+        discovery::DiscoveryCache::Hooks{
+            .publish = [this](std::size_t c,
+                              cluster::ClusterSnapshotPtr snap) { publish(c, std::move(snap)); },
+            .initialized = [this](std::size_t) { startReadyListeners(); },
+        });
     if (!startAdmin()) return 1;
 
     signals_.add(SIGINT);
@@ -100,21 +108,19 @@ class Server::Impl {
     waitForReopen();
 
     for (auto& w : workers_) w->start();
-    for (unsigned i = 0; i < n; ++i) {
-      workers_[i]->post([st = states_[i].get()] {
-        for (auto& l : st->listeners) l->start();
-      });
-    }
-    ready_ = true;
     SPDLOG_INFO(
-        "pilotfish {} ready: {} workers ({}), {} listeners, {} clusters, admin on {}, "
+        "pilotfish {} starting: {} workers ({}), {} listeners, {} clusters, admin on {}, "
         "RLIMIT_NOFILE {}",
         PILOTFISH_VERSION, n, event::ioBackendName(), cfg.listeners.size(), cfg.clusters.size(),
         cfg.admin.address.toString(), nofile);
-    for (const auto& l : cfg.listeners) {
-      SPDLOG_INFO("listener {} on {} -> cluster {}", l.name, l.address.toString(), l.cluster);
-    }
+    // Loads cache_dir and starts the watchers; listeners whose clusters all have a set start
+    // accepting at once, the others when their clusters get one or initial_fetch_timeout passes
+    // (connections meanwhile wait in the kernel's accept queue).
+    listener_started_.assign(cfg.listeners.size(), false);
+    cache_->start();
+    startReadyListeners();
     io_.run();
+    cache_->stop();
     for (auto& w : workers_) w->stop();
     if (access_log_) access_log_->stop();  // flushes what the workers queued
     SPDLOG_INFO("pilotfish stopped");
@@ -168,6 +174,72 @@ class Server::Impl {
     return true;
   }
 
+  // The clusters a listener sends to: a tcp listener's cluster, every route's of an http one.
+  std::vector<std::size_t> listenerClusters(const config::ListenerConfig& l) const {
+    if (l.protocol == config::ListenerProtocol::kTcp) return {l.cluster_index};
+    std::vector<std::size_t> out;
+    for (const auto& r : l.http.routes) out.push_back(r.cluster_index);
+    return out;
+  }
+
+  void startReadyListeners() {
+    if (!cache_ || listener_started_.empty() || draining_) return;
+    const auto& cfg = *cfg_;
+    bool all = true;
+    for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
+      if (listener_started_[l]) continue;
+      auto needs = listenerClusters(cfg.listeners[l]);
+      bool ok = std::all_of(needs.begin(), needs.end(),
+                            [this](std::size_t c) { return cache_->initialized(c); });
+      if (!ok) {
+        all = false;
+        continue;
+      }
+      listener_started_[l] = true;
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        workers_[i]->post([st = states_[i].get(), l] { st->listeners[l]->start(); });
+      }
+      const auto& lc = cfg.listeners[l];
+      SPDLOG_INFO("listener {} on {} -> cluster {}", lc.name, lc.address.toString(),
+                  lc.cluster.empty() ? std::string("(routes)") : lc.cluster);
+    }
+    if (all && !ready_) {
+      ready_ = true;
+      SPDLOG_INFO("pilotfish ready: every listener is accepting");
+    }
+  }
+
+  // A new endpoint set for cluster c from the discovery cache: every worker swaps it in between
+  // connections/requests; idle pooled connections to endpoints that left are closed; with
+  // on_endpoint_removed: close, so are TCP connections to endpoints that left or are unhealthy.
+  void publish(std::size_t c, cluster::ClusterSnapshotPtr snap) {
+    clusters_ = cache_->clusters();
+    const bool close = cfg_->clusters[c].on_endpoint_removed == config::OnEndpointRemoved::kClose;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->post([st = states_[i].get(), c, snap, close] {
+        auto& view = st->clusters[c];
+        auto old = view.snapshot;
+        view.update(snap);
+        auto present = [&snap](const cluster::Endpoint& e) {
+          return std::any_of(snap->endpoints.begin(), snap->endpoints.end(),
+                             [&e](const cluster::EndpointPtr& n) {
+                               return n->address == e.address &&
+                                      n->health != cluster::Health::kUnhealthy;
+                             });
+        };
+        for (const auto& e : old->endpoints) {
+          if (!present(*e)) st->http->pools[c]->drop(e->address);
+        }
+        if (close) {
+          auto n = st->sessions.closeUpstreams(view, [&](const cluster::Endpoint& e) {
+            return !present(e);
+          });
+          if (n) SPDLOG_INFO("cluster {}: closed {} connections to endpoints that left", snap->name, n);
+        }
+      });
+    }
+  }
+
   bool startAdmin() {
     admin_ = std::make_unique<admin::AdminServer>(io_);
     AdminContext ctx{
@@ -188,6 +260,8 @@ class Server::Impl {
         .http_series = [this] { return httpSeries(); },
         .http_error_series = [this] { return httpErrorSeries(); },
         .pool_series = [this] { return poolSeries(); },
+        .discovery_status = [this](std::size_t i) { return cache_->status(i); },
+        .discovery_metrics = [this](std::string& out) { cache_->renderMetrics(out); },
     };
     registerAdminHandlers(*admin_, std::move(ctx));
     auto addr = net::SocketAddress::fromHostPort(cfg_->admin.address);
@@ -368,6 +442,7 @@ class Server::Impl {
   // unsafe with the io_uring backend).
   void finish() {
     admin_->stop();
+    if (cache_) cache_->stop();
     signals_.cancel();
     signals_.clear();
     reopen_signal_.cancel();
@@ -388,7 +463,9 @@ class Server::Impl {
       tls_contexts_;  // per cluster; null = plain
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<accesslog::AccessLogger> access_log_;  // outlives the workers that submit
-  cluster::ClusterSetPtr clusters_;
+  cluster::ClusterSetPtr clusters_;  // the cache's current set (control thread)
+  std::unique_ptr<discovery::DiscoveryCache> cache_;
+  std::vector<bool> listener_started_;
   Clock::time_point started_at_;
   Clock::time_point drain_deadline_;
   bool ready_ = false;

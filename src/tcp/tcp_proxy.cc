@@ -25,6 +25,21 @@ void SessionList::remove(TcpSession* s) {
   --size;
 }
 
+std::size_t SessionList::closeUpstreams(const ClusterView& cluster,
+                                       const std::function<bool(const cluster::Endpoint&)>& gone) {
+  std::size_t n = 0;
+  for (TcpSession* s = head; s;) {
+    TcpSession* next = s->next;  // close() unlinks s
+    const cluster::Endpoint* ep = s->upstreamEndpoint();
+    if (ep && s->clusterView() == &cluster && gone(*ep)) {
+      s->close(true);
+      ++n;
+    }
+    s = next;
+  }
+  return n;
+}
+
 std::size_t SessionList::closeAll() {
   std::size_t n = 0;
   while (head) {

@@ -23,6 +23,13 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
   /// Closes both sockets at once (drain timeout, fatal error). Idempotent.
   void close(bool forced);
 
+  /// The cluster this session's upstream belongs to.
+  const ClusterView* clusterView() const { return &proxy_.cluster_; }
+  /// The endpoint the upstream connection is open to, or null (not connected yet / closed).
+  const cluster::Endpoint* upstreamEndpoint() const {
+    return upstream_open_ ? snapshot_->endpoints[endpoint_].get() : nullptr;
+  }
+
   TcpSession* prev = nullptr;  ///< SessionList links
   TcpSession* next = nullptr;
 

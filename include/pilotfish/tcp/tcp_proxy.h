@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "pilotfish/accesslog/access_logger.h"
 #include "pilotfish/cluster/cluster.h"
@@ -20,9 +21,9 @@
 
 namespace pilotfish::tcp {
 
-class TcpSession;
-
 using ClusterView = lb::ClusterView;
+
+class TcpSession;
 
 /// Intrusive list of the live sessions of one worker, so drain can close them all.
 struct SessionList {
@@ -32,6 +33,10 @@ struct SessionList {
   void remove(TcpSession* s);
   /// Closes every session (drain_timeout expired). Returns how many were closed.
   std::size_t closeAll();
+  /// Closes the sessions of `cluster` whose connected upstream endpoint satisfies `gone`
+  /// (on_endpoint_removed: close). Returns how many were closed.
+  std::size_t closeUpstreams(const ClusterView& cluster,
+                             const std::function<bool(const cluster::Endpoint&)>& gone);
 };
 
 class TcpProxy {
