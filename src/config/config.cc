@@ -218,7 +218,8 @@ void writeCluster(core::JsonWriter& w, const ClusterConfig& c) {
     writeOptionalDuration(w, "max_stale", c.max_stale);
     writeDuration(w, "initial_fetch_timeout", c.initial_fetch_timeout);
   }
-  w.field("on_endpoint_removed", c.on_endpoint_removed == OnEndpointRemoved::kClose ? "close" : "keep");
+  w.field("on_endpoint_removed",
+          c.on_endpoint_removed == OnEndpointRemoved::kClose ? "close" : "keep");
   writeDuration(w, "connect_timeout", c.connect_timeout);
   w.key("lb");
   w.beginObject();
@@ -400,7 +401,9 @@ std::string ClusterDiscoveryConfig::watchKey(const DiscoverySourceConfig* src) c
     }
     case DiscoveryKind::kDns:
       add("name", name);
-      add("type", dns_type == DnsRecordType::kSrv ? "SRV" : dns_type == DnsRecordType::kA ? "A" : "AAAA");
+      add("type", dns_type == DnsRecordType::kSrv ? "SRV"
+                  : dns_type == DnsRecordType::kA ? "A"
+                                                  : "AAAA");
       add("port", std::to_string(port));
       break;
   }

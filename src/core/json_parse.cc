@@ -85,8 +85,14 @@ class JsonParser {
       case '{': return object(v, depth + 1);
       case '[': return array(v, depth + 1);
       case '"': v.type_ = JsonValue::Type::kString; return string(v.string_);
-      case 't': v.type_ = JsonValue::Type::kBool; v.bool_ = true; return literal("true");
-      case 'f': v.type_ = JsonValue::Type::kBool; v.bool_ = false; return literal("false");
+      case 't':
+        v.type_ = JsonValue::Type::kBool;
+        v.bool_ = true;
+        return literal("true");
+      case 'f':
+        v.type_ = JsonValue::Type::kBool;
+        v.bool_ = false;
+        return literal("false");
       case 'n': v.type_ = JsonValue::Type::kNull; return literal("null");
       default: return number(v);
     }

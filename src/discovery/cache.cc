@@ -71,8 +71,12 @@ std::string DiscoveryCache::cacheFileName(const std::string& cluster,
 class DiscoveryCache::Impl {
  public:
   Impl(asio::io_context& io, config::ConfigPtr cfg, cluster::ClusterSetPtr initial, Hooks hooks)
-      : io_(io), cfg_(std::move(cfg)), set_(std::move(initial)), hooks_(std::move(hooks)),
-        tick_(io), clusters_(cfg_->clusters.size()) {}
+      : io_(io),
+        cfg_(std::move(cfg)),
+        set_(std::move(initial)),
+        hooks_(std::move(hooks)),
+        tick_(io),
+        clusters_(cfg_->clusters.size()) {}
 
   ~Impl() { stop(); }
 
@@ -361,8 +365,8 @@ class DiscoveryCache::Impl {
     auto& s = clusters_[i];
     s.st.rejected++;
     s.st.last_error = "rejected: " + std::string(why);
-    logError(s, "rejected an answer from " + s.st.store + " (keeping the last good set): " +
-                    std::string(why));
+    logError(s, "rejected an answer from " + s.st.store +
+                    " (keeping the last good set): " + std::string(why));
   }
 
   void onError(std::size_t i, std::string_view why) {
@@ -551,9 +555,10 @@ class DiscoveryCache::Impl {
       if (s.st.connected && !s.st.from_cache) continue;
       if (set_->clusters[i]->endpoints.empty() || s.last_confirmed == Clock::time_point{}) continue;
       if (now - s.last_confirmed <= *s.cfg->max_stale) continue;
-      SPDLOG_WARN("cluster {}: {} has not confirmed the endpoint set for {}ms (max_stale); "
-                  "dropping it",
-                  s.cfg->name, s.st.store, s.cfg->max_stale->count());
+      SPDLOG_WARN(
+          "cluster {}: {} has not confirmed the endpoint set for {}ms (max_stale); "
+          "dropping it",
+          s.cfg->name, s.st.store, s.cfg->max_stale->count());
       s.st.expired = true;
       publish(i, {});
     }
@@ -576,11 +581,23 @@ DiscoveryCache::DiscoveryCache(asio::io_context& io, config::ConfigPtr cfg,
                                cluster::ClusterSetPtr initial, Hooks hooks)
     : impl_(std::make_unique<Impl>(io, std::move(cfg), std::move(initial), std::move(hooks))) {}
 DiscoveryCache::~DiscoveryCache() = default;
-void DiscoveryCache::start() { impl_->start(); }
-void DiscoveryCache::stop() { impl_->stop(); }
-cluster::ClusterSetPtr DiscoveryCache::clusters() const { return impl_->clusters(); }
-bool DiscoveryCache::initialized(std::size_t i) const { return impl_->initialized(i); }
-ClusterStatus DiscoveryCache::status(std::size_t i) const { return impl_->status(i); }
-void DiscoveryCache::renderMetrics(std::string& out) const { impl_->renderMetrics(out); }
+void DiscoveryCache::start() {
+  impl_->start();
+}
+void DiscoveryCache::stop() {
+  impl_->stop();
+}
+cluster::ClusterSetPtr DiscoveryCache::clusters() const {
+  return impl_->clusters();
+}
+bool DiscoveryCache::initialized(std::size_t i) const {
+  return impl_->initialized(i);
+}
+ClusterStatus DiscoveryCache::status(std::size_t i) const {
+  return impl_->status(i);
+}
+void DiscoveryCache::renderMetrics(std::string& out) const {
+  impl_->renderMetrics(out);
+}
 
 }  // namespace pilotfish::discovery

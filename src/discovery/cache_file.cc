@@ -14,7 +14,9 @@ namespace pilotfish::discovery {
 namespace {
 constexpr int64_t kFormat = 1;
 
-const char* healthText(cluster::Health h) { return cluster::healthName(h); }
+const char* healthText(cluster::Health h) {
+  return cluster::healthName(h);
+}
 
 bool setError(std::string* why, std::string text) {
   if (why) *why = std::move(text);

@@ -14,8 +14,8 @@ namespace pilotfish::discovery {
 
 struct CacheFile {
   std::string cluster;
-  std::string watch_key;       ///< the discovery definition it belongs to (checked on load)
-  int64_t written_at_ms = 0;   ///< Unix ms
+  std::string watch_key;      ///< the discovery definition it belongs to (checked on load)
+  int64_t written_at_ms = 0;  ///< Unix ms
   std::vector<Instance> instances;
 };
 

@@ -86,7 +86,12 @@ bool readEntry(const YAML::Node& n, Instance& in, std::string* why) {
 class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatcher> {
  public:
   FileWatcher(asio::io_context& io, std::string path, WatchSink& sink)
-      : io_(io), path_(std::move(path)), sink_(sink), inotify_(io), debounce_(io), retry_(io),
+      : io_(io),
+        path_(std::move(path)),
+        sink_(sink),
+        inotify_(io),
+        debounce_(io),
+        retry_(io),
         safety_(io) {
     auto slash = path_.rfind('/');
     dir_ = slash == 0 ? "/" : path_.substr(0, slash);
@@ -143,7 +148,8 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
 
   void readEvents() {
     inotify_.async_read_some(
-        asio::buffer(events_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+        asio::buffer(events_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
           if (self->stopped_ || ec == asio::error::operation_aborted) return;
           if (ec) {
             self->sink_.onError("inotify: " + ec.message());
@@ -206,7 +212,8 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
       return;
     }
     if (!root.IsSequence() && !root.IsNull()) {
-      sink_.onRejected(path_ + ": expected a list of endpoints (\"ip:port\" or {address, weight, zone})");
+      sink_.onRejected(path_ +
+                       ": expected a list of endpoints (\"ip:port\" or {address, weight, zone})");
       return;
     }
     Answer a;

@@ -154,9 +154,9 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
                     });
 
   server.addHandler("/clusters", "GET,HEAD", "clusters and endpoints (JSON)", [c](const Request&) {
-    return Response{200, kJsonType,
-                    clustersJson(*c->clusters(), std::chrono::steady_clock::now(),
-                                 c->discovery_status)};
+    return Response{
+        200, kJsonType,
+        clustersJson(*c->clusters(), std::chrono::steady_clock::now(), c->discovery_status)};
   });
 
   server.addHandler("/config", "GET,HEAD", "effective config, secrets redacted (JSON)",

@@ -221,20 +221,19 @@ class Server::Impl {
         auto old = view.snapshot;
         view.update(snap);
         auto present = [&snap](const cluster::Endpoint& e) {
-          return std::any_of(snap->endpoints.begin(), snap->endpoints.end(),
-                             [&e](const cluster::EndpointPtr& n) {
-                               return n->address == e.address &&
-                                      n->health != cluster::Health::kUnhealthy;
-                             });
+          return std::any_of(
+              snap->endpoints.begin(), snap->endpoints.end(), [&e](const cluster::EndpointPtr& n) {
+                return n->address == e.address && n->health != cluster::Health::kUnhealthy;
+              });
         };
         for (const auto& e : old->endpoints) {
           if (!present(*e)) st->http->pools[c]->drop(e->address);
         }
         if (close) {
-          auto n = st->sessions.closeUpstreams(view, [&](const cluster::Endpoint& e) {
-            return !present(e);
-          });
-          if (n) SPDLOG_INFO("cluster {}: closed {} connections to endpoints that left", snap->name, n);
+          auto n = st->sessions.closeUpstreams(
+              view, [&](const cluster::Endpoint& e) { return !present(e); });
+          if (n)
+            SPDLOG_INFO("cluster {}: closed {} connections to endpoints that left", snap->name, n);
         }
       });
     }
@@ -463,7 +462,7 @@ class Server::Impl {
       tls_contexts_;  // per cluster; null = plain
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<accesslog::AccessLogger> access_log_;  // outlives the workers that submit
-  cluster::ClusterSetPtr clusters_;  // the cache's current set (control thread)
+  cluster::ClusterSetPtr clusters_;                      // the cache's current set (control thread)
   std::unique_ptr<discovery::DiscoveryCache> cache_;
   std::vector<bool> listener_started_;
   Clock::time_point started_at_;

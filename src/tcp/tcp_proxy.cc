@@ -26,7 +26,7 @@ void SessionList::remove(TcpSession* s) {
 }
 
 std::size_t SessionList::closeUpstreams(const ClusterView& cluster,
-                                       const std::function<bool(const cluster::Endpoint&)>& gone) {
+                                        const std::function<bool(const cluster::Endpoint&)>& gone) {
   std::size_t n = 0;
   for (TcpSession* s = head; s;) {
     TcpSession* next = s->next;  // close() unlinks s

@@ -114,11 +114,11 @@ struct DiscoverySourceConfig {
   net::HostPort address{"127.0.0.1", 8500, net::HostPort::Kind::kIpv4};  ///< consul agent
   std::string datacenter;  ///< consul: default datacenter of its clusters ("" = the agent's)
   std::string token_file;  ///< consul: file holding the ACL token (sent as X-Consul-Token)
-  std::vector<net::HostPort> endpoints;   ///< etcd: cluster members, tried in order
-  std::optional<SourceTlsConfig> tls;     ///< consul, etcd
-  Duration min_ttl{1000};                 ///< dns: floor of the re-resolve interval
-  Duration max_ttl{300000};               ///< dns: cap of the re-resolve interval
-  Duration timeout{2000};                 ///< dns: per query; consul/etcd: connect
+  std::vector<net::HostPort> endpoints;  ///< etcd: cluster members, tried in order
+  std::optional<SourceTlsConfig> tls;    ///< consul, etcd
+  Duration min_ttl{1000};                ///< dns: floor of the re-resolve interval
+  Duration max_ttl{300000};              ///< dns: cap of the re-resolve interval
+  Duration timeout{2000};                ///< dns: per query; consul/etcd: connect
 };
 
 enum class DiscoveryKind { kZookeeper, kConsul, kEtcd, kDns, kFile };
@@ -129,10 +129,10 @@ enum class DnsRecordType { kSrv, kA, kAaaa };
 /// A cluster's discovery block: exactly one of `zookeeper:`, `consul:`, `etcd:`, `dns:`, `file:`.
 struct ClusterDiscoveryConfig {
   DiscoveryKind kind = DiscoveryKind::kFile;
-  std::string source;            ///< name in Config::discovery (not for file)
-  std::size_t source_index = 0;  ///< index in Config::discovery (set by the loader)
-  std::string path;              ///< zookeeper: service path; etcd: key prefix; file: file path
-  std::string service;           ///< consul
+  std::string source;             ///< name in Config::discovery (not for file)
+  std::size_t source_index = 0;   ///< index in Config::discovery (set by the loader)
+  std::string path;               ///< zookeeper: service path; etcd: key prefix; file: file path
+  std::string service;            ///< consul
   std::vector<std::string> tags;  ///< consul: every tag must be present
   bool passing_only = true;       ///< consul
   std::string datacenter;         ///< consul: overrides the source's
@@ -155,8 +155,8 @@ struct ClusterConfig {
   Duration dns_ttl{60000};                ///< dynamic_host: how long a resolved name is used
   std::vector<EndpointConfig> endpoints;  ///< static endpoints (when no discovery block)
   std::optional<ClusterDiscoveryConfig> discovery;  ///< endpoints from a store
-  bool allow_empty = false;           ///< an empty valid answer is applied (else: last set kept)
-  std::optional<Duration> max_stale;  ///< a set not confirmed for this long is dropped
+  bool allow_empty = false;              ///< an empty valid answer is applied (else: last set kept)
+  std::optional<Duration> max_stale;     ///< a set not confirmed for this long is dropped
   Duration initial_fetch_timeout{5000};  ///< listeners wait this long for the first set
   OnEndpointRemoved on_endpoint_removed = OnEndpointRemoved::kKeep;
   Duration connect_timeout{1000};

@@ -29,14 +29,14 @@ struct ClusterStatus {
   bool from_cache = false;   ///< the set was loaded from cache_dir and not yet confirmed live
   bool expired = false;      ///< the set was dropped: unconfirmed for longer than max_stale
   bool empty_ignored = false;  ///< the last answer was empty and was not applied (allow_empty)
-  double age_seconds = 0;    ///< since the store last confirmed the set (0 while connected)
-  std::string last_error;    ///< latest error or rejection, "" when none since the last answer
-  uint64_t updates = 0;      ///< answers that changed the set
-  uint64_t answers = 0;      ///< valid answers received
-  uint64_t skipped = 0;      ///< unusable instances skipped
-  uint64_t rejected = 0;     ///< answers rejected whole
-  uint64_t empty = 0;        ///< empty answers not applied
-  uint64_t errors = 0;       ///< store/watch errors
+  double age_seconds = 0;      ///< since the store last confirmed the set (0 while connected)
+  std::string last_error;      ///< latest error or rejection, "" when none since the last answer
+  uint64_t updates = 0;        ///< answers that changed the set
+  uint64_t answers = 0;        ///< valid answers received
+  uint64_t skipped = 0;        ///< unusable instances skipped
+  uint64_t rejected = 0;       ///< answers rejected whole
+  uint64_t empty = 0;          ///< empty answers not applied
+  uint64_t errors = 0;         ///< store/watch errors
   uint64_t cache_writes = 0;
   uint64_t cache_write_failures = 0;
 };
@@ -52,8 +52,8 @@ class DiscoveryCache {
 
   /// `initial` holds every cluster's starting snapshot (static ones final; discovered ones
   /// empty until the cache or the store fills them).
-  DiscoveryCache(boost::asio::io_context& io, config::ConfigPtr cfg,
-                 cluster::ClusterSetPtr initial, Hooks hooks);
+  DiscoveryCache(boost::asio::io_context& io, config::ConfigPtr cfg, cluster::ClusterSetPtr initial,
+                 Hooks hooks);
   ~DiscoveryCache();
   DiscoveryCache(const DiscoveryCache&) = delete;
   DiscoveryCache& operator=(const DiscoveryCache&) = delete;
