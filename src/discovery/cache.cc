@@ -528,8 +528,8 @@ class DiscoveryCache::Impl {
     switch (c.type) {
       case config::SourceType::kZookeeper:
       case config::SourceType::kConsul:
-      case config::SourceType::kEtcd:
       case config::SourceType::kDns: break;
+      case config::SourceType::kEtcd: return makeEtcdSource(io_, c);
     }
     SPDLOG_ERROR("discovery source {}: {} is not built into this binary yet", c.name,
                  config::sourceTypeName(c.type));
