@@ -526,7 +526,7 @@ class DiscoveryCache::Impl {
   std::unique_ptr<Source> makeSource(const config::DiscoverySourceConfig& c) {
     // The store factories are wired in as each watcher lands (src/discovery/<store>_watcher.cc).
     switch (c.type) {
-      case config::SourceType::kZookeeper:
+      case config::SourceType::kZookeeper: return makeZookeeperSource(io_, c);
       case config::SourceType::kConsul:
       case config::SourceType::kDns: break;
       case config::SourceType::kEtcd: return makeEtcdSource(io_, c);
