@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "discovery/cache_file.h"
 #include "pilotfish/discovery/watcher.h"
@@ -46,6 +47,27 @@ bool sameEndpoint(const cluster::Endpoint& a, const cluster::Endpoint& b) {
   return a.host_port == b.host_port && a.weight == b.weight && a.zone == b.zone &&
          a.health == b.health && a.id == b.id && a.labels == b.labels &&
          a.registered_at_ms == b.registered_at_ms;
+}
+
+// The order of endpoints in a snapshot: by address (any consistent order; no allocation).
+bool addressLess(const cluster::EndpointPtr& x, const cluster::EndpointPtr& y) {
+  return std::tie(x->host_port.host, x->host_port.port) <
+         std::tie(y->host_port.host, y->host_port.port);
+}
+
+// Sorts by address and keeps one endpoint per address (a second registration of the same
+// host:port is skipped and counted).
+void normalize(std::vector<cluster::EndpointPtr>& eps, uint64_t& skipped, std::string& example) {
+  std::stable_sort(eps.begin(), eps.end(), addressLess);
+  auto dup = [](const cluster::EndpointPtr& a, const cluster::EndpointPtr& b) {
+    return a->host_port == b->host_port;
+  };
+  auto first = std::adjacent_find(eps.begin(), eps.end(), dup);
+  if (first == eps.end()) return;
+  if (example.empty()) example = "duplicate address " + (*first)->host_port.toString();
+  auto end = std::unique(eps.begin(), eps.end(), dup);
+  skipped += static_cast<uint64_t>(eps.end() - end);
+  eps.erase(end, eps.end());
 }
 
 Instance toInstance(const cluster::Endpoint& e) {
@@ -291,19 +313,7 @@ class DiscoveryCache::Impl {
       }
       eps.push_back(std::move(ep));
     }
-    // One endpoint per address: a second registration of the same host:port is skipped.
-    std::stable_sort(eps.begin(), eps.end(), [](const auto& x, const auto& y) {
-      return x->host_port.toString() < y->host_port.toString();
-    });
-    for (std::size_t k = 1; k < eps.size();) {
-      if (eps[k]->host_port == eps[k - 1]->host_port) {
-        ++skipped;
-        if (example.empty()) example = "duplicate address " + eps[k]->host_port.toString();
-        eps.erase(eps.begin() + static_cast<std::ptrdiff_t>(k));
-      } else {
-        ++k;
-      }
-    }
+    normalize(eps, skipped, example);
     s.st.skipped += skipped;
     if (skipped != s.last_logged_skipped) {
       if (skipped > 0) {
@@ -342,14 +352,13 @@ class DiscoveryCache::Impl {
       same = sameEndpoint(*eps[k], *current->endpoints[k]);
     }
     if (!same) {
-      // Endpoints whose value did not change are shared with the previous snapshot.
+      // Endpoints whose value did not change are shared with the previous snapshot. Both lists
+      // are sorted by address: one merge pass.
+      std::size_t k = 0;
+      const auto& olds = current->endpoints;
       for (auto& ep : eps) {
-        for (const auto& old : current->endpoints) {
-          if (sameEndpoint(*ep, *old)) {
-            ep = old;
-            break;
-          }
-        }
+        while (k < olds.size() && addressLess(olds[k], ep)) ++k;
+        if (k < olds.size() && sameEndpoint(*ep, *olds[k])) ep = olds[k];
       }
       SPDLOG_INFO("cluster {}: {} endpoints from {} (was {})", name, eps.size(), s.st.store,
                   current->endpoints.size());
@@ -475,6 +484,8 @@ class DiscoveryCache::Impl {
     for (const auto& in : file->instances) {
       if (auto ep = makeEndpoint(in, &why)) eps.push_back(std::move(ep));
     }
+    uint64_t ignored = 0;
+    normalize(eps, ignored, why);
     if (eps.empty()) return;
     SPDLOG_INFO("cluster {}: {} endpoints from the cache file ({}s old) until {} answers",
                 s.cfg->name, eps.size(), age.count() / 1000, s.st.store);

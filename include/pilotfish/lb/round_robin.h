@@ -1,6 +1,11 @@
 #pragma once
-// Smooth weighted round robin (the nginx algorithm): with equal weights it is plain round
-// robin; with weights 5,1,1 it yields a,a,b,a,c,a,a rather than a burst of five a's.
+// Round robin. When every endpoint that may take traffic has the same weight (the common case,
+// and the one of large discovered clusters) it is plain round robin over a precomputed list: O(1)
+// per pick whatever the cluster's size. Otherwise smooth weighted round robin (the nginx
+// algorithm, O(endpoints) per pick): with weights 5,1,1 it yields a,a,b,a,c,a,a rather than a
+// burst of five a's. Each reset starts at a random position, so that after a discovery update
+// the workers (and every sidecar of a fleet) do not all send their next request to the same
+// endpoint.
 // Worker-local: one instance per worker per cluster snapshot; no locks, no shared state.
 
 #include <cstdint>
@@ -14,7 +19,8 @@ namespace pilotfish::lb {
 class RoundRobin {
  public:
   /// Resets state for a (new) snapshot. Endpoints with weight 0 or unhealthy are never picked.
-  void reset(const cluster::ClusterSnapshot& snapshot);
+  /// `start` is where the rotation begins (nullopt: random).
+  void reset(const cluster::ClusterSnapshot& snapshot, std::optional<std::size_t> start = {});
 
   /// Index into snapshot.endpoints of the next endpoint, or nullopt when none may take traffic.
   /// `snapshot` must be the one passed to reset().
@@ -27,6 +33,9 @@ class RoundRobin {
 
  private:
   std::vector<int64_t> current_;
+  std::vector<uint32_t> eligible_;  // indexes of endpoints that may take traffic
+  bool uniform_ = true;             // every eligible endpoint has the same weight
+  std::size_t next_ = 0;            // uniform: position in eligible_
 };
 
 }  // namespace pilotfish::lb

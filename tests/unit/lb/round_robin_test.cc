@@ -22,16 +22,38 @@ cluster::ClusterSnapshot make(std::vector<uint32_t> weights) {
 TEST(RoundRobin, EqualWeightsRotate) {
   auto s = make({1, 1, 1});
   RoundRobin rr;
-  rr.reset(s);
+  rr.reset(s, 0);
   std::vector<std::size_t> got;
   for (int i = 0; i < 6; ++i) got.push_back(*rr.pick(s));
   EXPECT_EQ(got, (std::vector<std::size_t>{0, 1, 2, 0, 1, 2}));
 }
 
+TEST(RoundRobin, ARandomStartStillRotatesOverEveryEndpoint) {
+  auto s = make({1, 1, 1, 1});
+  std::map<std::size_t, int> firsts;
+  for (int run = 0; run < 200; ++run) {
+    RoundRobin rr;
+    rr.reset(s);
+    std::size_t first = *rr.pick(s);
+    ++firsts[first];
+    for (std::size_t k = 1; k < 8; ++k) EXPECT_EQ(*rr.pick(s), (first + k) % 4);
+  }
+  EXPECT_EQ(firsts.size(), 4u) << "after a reset the workers must not all start at endpoint 0";
+}
+
+TEST(RoundRobin, LargeUniformClusterSkipsIneligibleEndpoints) {
+  std::vector<uint32_t> w(10000, 1);
+  for (std::size_t i = 0; i < w.size(); i += 2) w[i] = 0;
+  auto s = make(w);
+  RoundRobin rr;
+  rr.reset(s, 0);
+  for (int i = 0; i < 20000; ++i) EXPECT_EQ(*rr.pick(s) % 2, 1u);
+}
+
 TEST(RoundRobin, WeightsAreProportionalAndSmooth) {
   auto s = make({5, 1, 1});
   RoundRobin rr;
-  rr.reset(s);
+  rr.reset(s, 0);
   std::vector<std::size_t> got;
   for (int i = 0; i < 7; ++i) got.push_back(*rr.pick(s));
   EXPECT_EQ(got, (std::vector<std::size_t>{0, 0, 1, 0, 2, 0, 0}));
