@@ -538,7 +538,7 @@ class DiscoveryCache::Impl {
     // The store factories are wired in as each watcher lands (src/discovery/<store>_watcher.cc).
     switch (c.type) {
       case config::SourceType::kZookeeper: return makeZookeeperSource(io_, c);
-      case config::SourceType::kConsul:
+      case config::SourceType::kConsul: return makeConsulSource(io_, c);
       case config::SourceType::kDns: break;
       case config::SourceType::kEtcd: return makeEtcdSource(io_, c);
     }
