@@ -512,7 +512,11 @@ class Builder {
     } else {
       m.missing("type", "one of zookeeper, consul, etcd, dns");
     }
-    if (!type) return;
+    if (!type) {
+      // Its clusters are not also told that the source is unknown.
+      broken_sources_.push_back(name);
+      return;
+    }
     if (*type == "zookeeper") s.type = SourceType::kZookeeper;
     if (*type == "consul") s.type = SourceType::kConsul;
     if (*type == "etcd") s.type = SourceType::kEtcd;
@@ -607,7 +611,8 @@ class Builder {
         if (auto c = t.get("key_file")) {
           if (auto p = readReadableFile(*c)) tls.key_file = *p;
         }
-        if (tls.cert_file.empty() != tls.key_file.empty()) {
+        // Whether the keys are given, not whether the files were readable (that has its error).
+        if (t.get("cert_file").has_value() != t.get("key_file").has_value()) {
           diag_.add(v->mark, v->path, "cert_file and key_file go together (client certificate)");
         }
         s.tls = std::move(tls);
@@ -658,6 +663,9 @@ class Builder {
   std::optional<std::size_t> resolveSource(const Field& f, SourceType type) {
     auto name = detail::readString(diag_, f);
     if (!name) return std::nullopt;
+    if (std::find(broken_sources_.begin(), broken_sources_.end(), *name) != broken_sources_.end()) {
+      return std::nullopt;
+    }
     for (std::size_t i = 0; i < config_.discovery.size(); ++i) {
       if (config_.discovery[i].name != *name) continue;
       if (config_.discovery[i].type != type) {
@@ -781,14 +789,19 @@ class Builder {
         m.missing("name", "e.g. _users._tcp.service.consul or users.default.svc.cluster.local");
         ok = false;
       }
+      bool type_ok = true;
       if (auto v = m.get("type")) {
         if (auto t = readChoice(diag_, *v, "record type", kDnsTypes)) {
           d.dns_type = *t == "SRV" ? DnsRecordType::kSrv
                        : *t == "A" ? DnsRecordType::kA
                                    : DnsRecordType::kAaaa;
+        } else {
+          type_ok = false;  // whether a port belongs is unknown: the type's error is enough
         }
       }
-      if (auto v = m.get("port")) {
+      if (!type_ok) {
+        ok = false;
+      } else if (auto v = m.get("port")) {
         if (d.dns_type == DnsRecordType::kSrv) {
           diag_.add(m.keyMark("port"), v->path, "only for type A or AAAA (SRV records carry the port)");
         } else if (auto p = detail::readInt(diag_, *v, 1, 65535)) {
@@ -881,10 +894,18 @@ class Builder {
       }
       dynamic_clusters_.push_back(c.name);
     } else if (blocks.size() > 1 || (!blocks.empty() && m.get("endpoints"))) {
-      std::string_view second = blocks.back();
-      diag_.add(m.keyMark(second), m.get(second)->path,
-                "a cluster has one endpoint source: endpoints, zookeeper, consul, etcd, dns or "
-                "file");
+      // Every source after the first one written is the mistake.
+      std::vector<std::string_view> given = blocks;
+      if (m.get("endpoints")) given.push_back("endpoints");
+      std::sort(given.begin(), given.end(), [&m](std::string_view a, std::string_view b) {
+        YAML::Mark ma = m.keyMark(a), mb = m.keyMark(b);
+        return std::pair(ma.line, ma.column) < std::pair(mb.line, mb.column);
+      });
+      for (std::size_t i = 1; i < given.size(); ++i) {
+        diag_.add(m.keyMark(given[i]), m.get(given[i])->path,
+                  "a cluster has one endpoint source: endpoints, zookeeper, consul, etcd, dns or "
+                  "file");
+      }
     } else if (!blocks.empty()) {
       c.discovery = readClusterDiscovery(blocks.front(), *m.get(blocks.front()));
     } else if (auto v = m.get("endpoints")) {
@@ -1569,6 +1590,7 @@ class Builder {
   std::vector<Seen> listener_names_;
   std::vector<ListenerSite> listener_sites_;
   std::vector<std::string> dynamic_clusters_;  // names of dynamic_host clusters
+  std::vector<std::string> broken_sources_;    // discovery sources without a valid type
 };
 
 }  // namespace

@@ -41,9 +41,11 @@ listeners:
             "\"admin\":{\"address\":\"127.0.0.1:9901\"},"
             "\"log\":{\"level\":\"info\",\"format\":\"text\"},"
             "\"tracing\":{\"propagate\":[\"b3\",\"w3c\"],\"request_id\":true,\"sample_rate\":0.01},"
+            "\"discovery\":{},\"cache_dir\":\"\","
             "\"clusters\":[{\"name\":\"c\","
             "\"endpoints\":[{\"address\":\"127.0.0.1:6379\",\"weight\":1,\"zone\":\"\"}],"
-            "\"connect_timeout\":\"1s\",\"lb\":{\"policy\":\"round_robin\"},"
+            "\"on_endpoint_removed\":\"keep\",\"connect_timeout\":\"1s\",\"lb\":{\"policy\":"
+            "\"round_robin\"},"
             "\"pool\":{\"max_idle_per_endpoint\":64,\"idle_timeout\":\"50s\","
             "\"max_requests_per_connection\":0}}],"
             "\"listeners\":[{\"name\":\"l\",\"address\":\"127.0.0.1:7379\",\"protocol\":\"tcp\","
@@ -83,7 +85,7 @@ TEST(ToJson, DefaultConstructedConfig) {
             "\"admin\":{\"address\":\"127.0.0.1:9901\"},"
             "\"log\":{\"level\":\"info\",\"format\":\"text\"},"
             "\"tracing\":{\"propagate\":[\"b3\",\"w3c\"],\"request_id\":true,\"sample_rate\":0.01},"
-            "\"clusters\":[],\"listeners\":[]}");
+            "\"discovery\":{},\"cache_dir\":\"\",\"clusters\":[],\"listeners\":[]}");
 }
 
 TEST(ToJson, HttpListenerDefaults) {
@@ -98,7 +100,7 @@ listeners:
   ASSERT_TRUE(config);
   std::string json = toJson(*config);
   EXPECT_TRUE(contains(
-      json, R"("tracing":{"propagate":["w3c"],"request_id":true,"sample_rate":0.5},"clusters")"))
+      json, R"("tracing":{"propagate":["w3c"],"request_id":true,"sample_rate":0.5},"discovery")"))
       << json;
   EXPECT_TRUE(contains(
       json,
