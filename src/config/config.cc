@@ -384,6 +384,11 @@ std::string ClusterDiscoveryConfig::watchKey(const DiscoverySourceConfig* src) c
     for (const auto& s : src->servers) add("source.server", s.toString());
     add("source.chroot", src->chroot);
     if (src->type == SourceType::kConsul) add("source.address", src->address.toString());
+    // The store filters answers by credentials (Consul ACL tokens, ZooKeeper ACLs): sources with
+    // different credentials are different watches with different cache files. The path names the
+    // credential; its content never enters the key (nor the file name hashed from it).
+    if (!src->token_file.empty()) add("source.token_file", src->token_file);
+    if (!src->credentials_file.empty()) add("source.credentials_file", src->credentials_file);
     for (const auto& e : src->endpoints) add("source.endpoint", e.toString());
   }
   switch (kind) {
