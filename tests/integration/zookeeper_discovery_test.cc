@@ -49,6 +49,12 @@ listeners:
                    {"PORT", std::to_string(port)}});
   }
 
+  /// nerve registers `name` (an airbnb nerve node for 127.0.0.1:port); returns its path.
+  std::string announce(ZkClient& nerve, const std::string& name, uint16_t port) const {
+    return nerve.createEphemeralSequential(path + "/" + name + "_",
+                                           airbnbNerveData("127.0.0.1", port, name));
+  }
+
   bool roundTrip(const std::string& text = "ping") const {
     TcpClient c;
     if (c.connect(port) != 0) return false;
@@ -60,8 +66,7 @@ TEST(ZookeeperDiscovery, RegisteredNodesAreRoutedAndDeregisteredOnesAreNot) {
   Fixture f;
   TestServer a(TestServer::Mode::kEcho), b(TestServer::Mode::kEcho);
   ZkClient nerve(f.zk.address());
-  std::string na = nerve.createEphemeralSequential(
-      f.path + "/i-0abc_", airbnbNerveData("127.0.0.1", a.port(), "i-0abc"));
+  std::string na = f.announce(nerve, "i-0abc", a.port());
   Pilotfish pf(f.yaml());
   ASSERT_TRUE(waitEndpoints(pf, "backend", {loopback(a.port())}));
   ASSERT_TRUE(f.roundTrip());
@@ -96,7 +101,7 @@ TEST(ZookeeperDiscovery, GoNerveRewritesInPlaceAreFollowed) {
   Fixture f;
   TestServer a(TestServer::Mode::kEcho), b(TestServer::Mode::kEcho);
   ZkClient nerve(f.zk.address());
-  nerve.createEphemeralSequential(f.path + "/i-a_", airbnbNerveData("127.0.0.1", a.port(), "a"));
+  f.announce(nerve, "i-a", a.port());
   std::string nb = nerve.createEphemeralSequential(
       f.path + "/_c_00000000000000000000000000000001-backend_127.0.0.1_",
       goNerveData("127.0.0.1", b.port(), "backend"));
@@ -129,7 +134,7 @@ TEST(ZookeeperDiscovery, MalformedNodesAreSkippedAndCountedTheRestIsRouted) {
   Fixture f;
   TestServer a(TestServer::Mode::kEcho);
   ZkClient nerve(f.zk.address());
-  nerve.createEphemeralSequential(f.path + "/i-good_", airbnbNerveData("127.0.0.1", a.port(), "g"));
+  f.announce(nerve, "i-good", a.port());
   nerve.createEphemeralSequential(f.path + "/i-json_", "{\"host\": ");
   nerve.createEphemeralSequential(f.path + "/i-noport_", R"({"host": "127.0.0.1"})");
   nerve.createEphemeralSequential(f.path + "/i-bigport_",
@@ -147,8 +152,7 @@ TEST(ZookeeperDiscovery, StoreDownKeepsTrafficFlowingAndTheSessionSurvivesAResta
   Fixture f;
   TestServer a(TestServer::Mode::kEcho), b(TestServer::Mode::kEcho);
   ZkClient nerve(f.zk.address());
-  std::string na = nerve.createEphemeralSequential(f.path + "/i-a_",
-                                                   airbnbNerveData("127.0.0.1", a.port(), "a"));
+  std::string na = f.announce(nerve, "i-a", a.port());
   Pilotfish pf(f.yaml());
   ASSERT_TRUE(waitEndpoints(pf, "backend", {loopback(a.port())}));
 
@@ -161,7 +165,7 @@ TEST(ZookeeperDiscovery, StoreDownKeepsTrafficFlowingAndTheSessionSurvivesAResta
 
   // Back within the session timeout: same session, watches still armed; changes are seen.
   f.zk.start();
-  nerve.createEphemeralSequential(f.path + "/i-b_", airbnbNerveData("127.0.0.1", b.port(), "b"));
+  f.announce(nerve, "i-b", b.port());
   nerve.remove(na);
   ASSERT_TRUE(waitEndpoints(pf, "backend", {loopback(b.port())}, 10000ms));
   pf.waitMetric(cm("pilotfish_discovery_connected"), [](double v) { return v == 1; });
@@ -174,8 +178,7 @@ TEST(ZookeeperDiscovery, AnExpiredSessionIsReplacedAndEverythingReadAgain) {
   Fixture f;
   TestServer a(TestServer::Mode::kEcho), b(TestServer::Mode::kEcho);
   ZkClient nerve(f.zk.address());
-  std::string na = nerve.createEphemeralSequential(f.path + "/i-a_",
-                                                   airbnbNerveData("127.0.0.1", a.port(), "a"));
+  std::string na = f.announce(nerve, "i-a", a.port());
   // pilotfish reaches ZooKeeper through a relay the test can cut (a network partition).
   TcpRelay relay(f.zk.port());
   f.session_timeout = "800ms";
@@ -186,7 +189,7 @@ TEST(ZookeeperDiscovery, AnExpiredSessionIsReplacedAndEverythingReadAgain) {
   pf.waitMetric(cm("pilotfish_discovery_connected"), [](double v) { return v == 0; });
   // While away (longer than the session: the server expires it), the registry changes.
   nerve.remove(na);
-  nerve.createEphemeralSequential(f.path + "/i-b_", airbnbNerveData("127.0.0.1", b.port(), "b"));
+  f.announce(nerve, "i-b", b.port());
   auto until = Clock::now() + 2000ms;
   while (Clock::now() < until) {
     ASSERT_TRUE(f.roundTrip()) << "the last set keeps routing while partitioned";
