@@ -9,6 +9,7 @@
 // only on the control thread and only while the source is open, so closing the source (cancel
 // every call, shut the queue down, join its thread) cannot race a new call.
 
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -46,6 +48,18 @@ constexpr int kMaxReceiveBytes = 64 << 20;
 struct Tag {
   std::function<void(bool ok)> fn;
 };
+
+// gRPC core writes its own log lines to stderr, bypassing our format and level. What it says about
+// a failed call (handshake errors, resets) reaches the watcher as the call's status and is logged
+// there once, so its lines go to our log at debug.
+void routeGrpcLogs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args* args) {
+      spdlog::debug("grpc: {} ({}:{})", args->message, args->file, args->line);
+    });
+  });
+}
 
 std::string targetOf(const net::HostPort& hp) {
   switch (hp.kind) {
@@ -475,6 +489,7 @@ class EtcdSource final : public Source {
 
 std::unique_ptr<Source> makeEtcdSource(boost::asio::io_context& io,
                                        const config::DiscoverySourceConfig& cfg) {
+  routeGrpcLogs();
   return std::make_unique<EtcdSource>(io, cfg);
 }
 

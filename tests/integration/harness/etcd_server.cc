@@ -82,6 +82,10 @@ void EtcdServer::start() {
   if (tls) {
     argv.push_back("--cert-file=" + options_.tls_cert);
     argv.push_back("--key-file=" + options_.tls_key);
+    if (options_.client_cert_auth) {
+      argv.push_back("--client-cert-auth");
+      argv.push_back("--trusted-ca-file=" + options_.ca_cert);
+    }
   }
   proc_ = std::make_unique<Process>(argv);
   bool up = waitFor([&] { return !proc_->running() || healthy(); }, options_.ready_timeout) &&
@@ -104,6 +108,10 @@ std::vector<std::string> EtcdServer::ctlBase() const {
                                 "--command-timeout=5s"};
   if (!options_.tls_cert.empty()) {
     argv.push_back("--cacert=" + options_.ca_cert);
+    if (options_.client_cert_auth) {
+      argv.push_back("--cert=" + options_.ctl_cert);
+      argv.push_back("--key=" + options_.ctl_key);
+    }
   }
   return argv;
 }

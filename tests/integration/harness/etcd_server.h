@@ -20,6 +20,11 @@ class EtcdServer {
     std::string tls_cert;
     std::string tls_key;
     std::string ca_cert;  ///< with TLS: the CA that signed tls_cert (etcdctl checks with it)
+    /// With TLS: clients must present a certificate signed by ca_cert (--client-cert-auth);
+    /// etcdctl uses ctl_cert / ctl_key.
+    bool client_cert_auth = false;
+    std::string ctl_cert;
+    std::string ctl_key;
     milliseconds ready_timeout{30000};
   };
 

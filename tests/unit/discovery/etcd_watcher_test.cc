@@ -340,5 +340,46 @@ TEST_F(EtcdWatcherTest, SourceStoppedWhileStoreIsDown) {
   EXPECT_EQ(sink.after_stop, 0);
 }
 
+TEST_F(EtcdWatcherTest, MutualTlsWithTheSourcesCertificates) {
+  it::TestCa ca;
+  auto client = ca.issue("client", "pilotfish", {}, true);
+  it::EtcdServer::Options o;
+  o.tls_cert = ca.server_cert;
+  o.tls_key = ca.server_key;
+  o.ca_cert = ca.ca_cert;
+  o.client_cert_auth = true;
+  o.ctl_cert = client.cert;
+  o.ctl_key = client.key;
+  etcd = std::make_unique<it::EtcdServer>(o);
+  etcd->put("/services/tls/i-1", nerve(3001));
+
+  auto cfg = source();
+  cfg.tls = config::SourceTlsConfig{ca.ca_cert, client.cert, client.key};
+  auto src = makeEtcdSource(io, cfg);
+  Recorder sink;
+  auto w = watch(*src, "/services/tls", sink);
+  ASSERT_TRUE(until([&] { return sink.connected() && sink.ids() == "i-1"; })) << sink.errors();
+  etcd->put("/services/tls/i-2", nerve(3002));
+  ASSERT_TRUE(until([&] { return sink.ids() == "i-1,i-2"; })) << sink.ids();
+
+  // Without a client certificate, with a CA that did not sign the server's, and with a file that
+  // cannot be read: errors, never an answer.
+  it::TestCa other("other.pf.internal");
+  std::vector<config::SourceTlsConfig> bad{{ca.ca_cert, "", ""},
+                                           {other.ca_cert, client.cert, client.key},
+                                           {ca.ca_cert, client.cert, "/nonexistent/key.pem"}};
+  for (const auto& tls : bad) {
+    cfg.tls = tls;
+    auto bad_src = makeEtcdSource(io, cfg);
+    Recorder bad_sink;
+    auto bw = watch(*bad_src, "/services/tls", bad_sink);
+    ASSERT_TRUE(until([&] { return bad_sink.count(Recorder::Event::kError) >= 1; }))
+        << tls.ca_file << " " << tls.cert_file;
+    EXPECT_TRUE(bad_sink.answers.empty()) << bad_sink.ids();
+    EXPECT_FALSE(bad_sink.connected());
+  }
+  EXPECT_NE(sink.ids().find("i-2"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pilotfish::discovery
