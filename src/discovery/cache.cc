@@ -539,7 +539,7 @@ class DiscoveryCache::Impl {
     switch (c.type) {
       case config::SourceType::kZookeeper: return makeZookeeperSource(io_, c);
       case config::SourceType::kConsul: return makeConsulSource(io_, c);
-      case config::SourceType::kDns: break;
+      case config::SourceType::kDns: return makeDnsSource(io_, c);
       case config::SourceType::kEtcd: return makeEtcdSource(io_, c);
     }
     SPDLOG_ERROR("discovery source {}: {} is not built into this binary yet", c.name,
