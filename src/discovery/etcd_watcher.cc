@@ -169,7 +169,11 @@ class Shared {
     }};
   }
 
-  void add(const std::shared_ptr<WatchCore>& core) { cores_.push_back(core); }
+  void add(const std::shared_ptr<WatchCore>& core) {
+    // Watchers come and go with config reloads: forget the ones that are gone.
+    std::erase_if(cores_, [](const auto& w) { return w.expired(); });
+    cores_.push_back(core);
+  }
   /// Cancels every call, then shuts the queue down and joins its thread (canceled calls complete
   /// at once, so this does not wait for the network).
   void close();
