@@ -1,6 +1,7 @@
 #include "pilotfish/discovery/nerve.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "pilotfish/core/json_parse.h"
 #include "pilotfish/net/address.h"
@@ -16,9 +17,11 @@ bool fail(std::string* why, std::string text) {
 
 bool parseNerveInstance(std::string_view data, Instance& out, std::string* why) {
   std::string error;
-  auto doc = core::parseJson(data, &error, core::JsonLimits{.max_depth = 16, .max_bytes = 1u << 20});
+  auto doc =
+      core::parseJson(data, &error, core::JsonLimits{.max_depth = 16, .max_bytes = 1u << 20});
   if (!doc) return fail(why, "not JSON: " + error);
-  if (!doc->isObject()) return fail(why, std::string("expected a JSON object, got ") + doc->typeName());
+  if (!doc->isObject())
+    return fail(why, std::string("expected a JSON object, got ") + doc->typeName());
   if (const auto* available = doc->find("available")) {
     if (!available->isBool()) return fail(why, "available is not a boolean");
     if (!available->asBool()) {
@@ -40,10 +43,13 @@ bool parseNerveInstance(std::string_view data, Instance& out, std::string* why) 
   if (!p && port->isString()) {
     // Some registrars write the port as a string; accept plain digits only.
     const std::string& s = port->asString();
-    if (!s.empty() && s.size() <= 5 && std::all_of(s.begin(), s.end(), ::isdigit)) p = std::stoi(s);
+    if (!s.empty() && s.size() <= 5 &&
+        std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))
+      p = std::stoi(s);
   }
   if (!p) return fail(why, "port is not an integer");
-  if (*p < 1 || *p > 65535) return fail(why, "port " + std::to_string(*p) + " out of range 1-65535");
+  if (*p < 1 || *p > 65535)
+    return fail(why, "port " + std::to_string(*p) + " out of range 1-65535");
   uint32_t weight = 1;
   if (const auto* w = doc->find("weight"); w && !w->isNull()) {
     auto n = w->asInt();
@@ -56,14 +62,16 @@ bool parseNerveInstance(std::string_view data, Instance& out, std::string* why) 
   out.labels.clear();
   out.zone.clear();
   if (const auto* labels = doc->find("labels"); labels && labels->isObject()) {
-    for (const auto& m : labels->members()) {
-      if (!m.value.isString()) continue;
-      out.labels.emplace_back(m.key, m.value.asString());
+    std::vector<const core::JsonMember*> members;
+    for (const auto& m : labels->members()) members.push_back(&m);
+    std::stable_sort(members.begin(), members.end(),
+                     [](const auto* a, const auto* b) { return a->key < b->key; });
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      // Of a repeated key the last one counts, as with find() (so the zone below agrees).
+      if (i + 1 < members.size() && members[i + 1]->key == members[i]->key) continue;
+      if (!members[i]->value.isString()) continue;
+      out.labels.emplace_back(members[i]->key, members[i]->value.asString());
     }
-    std::sort(out.labels.begin(), out.labels.end());
-    out.labels.erase(std::unique(out.labels.begin(), out.labels.end(),
-                                 [](const auto& a, const auto& b) { return a.first == b.first; }),
-                     out.labels.end());
     for (const char* key : {"zone", "az"}) {
       if (const auto* z = labels->findString(key)) {
         out.zone = *z;
