@@ -63,6 +63,17 @@ TEST(ConsulServer, AnswersWithTheDocumentedShapeAndHeaders) {
   EXPECT_EQ(services.at("users").as_array().size(), 2u);
 }
 
+TEST(ConsulServer, LargeAnswersAreChunkedAsGoSendsThem) {
+  ConsulServer consul;
+  for (int i = 0; i < 5; ++i) consul.registerSimple("u-" + std::to_string(i), "users", 8000 + i);
+  auto r = consul.request("GET", "/v1/health/service/users");
+  EXPECT_TRUE(r.chunked);
+  EXPECT_EQ(parseJson(r.body).as_array().size(), 5u);
+  auto small = consul.request("GET", "/v1/health/service/nobody");
+  EXPECT_FALSE(small.chunked);
+  EXPECT_EQ(small.header("content-length"), "2");
+}
+
 TEST(ConsulServer, EveryWriteRaisesTheIndexAndOnlyItsServicesIndex) {
   ConsulServer consul;
   consul.registerSimple("a-1", "a", 1000);

@@ -33,7 +33,8 @@ jitter of up to wait/16, then answered with the full current result. The index o
 global index when the service never existed). Every write increments the global index. Like
 Consul's servers, an index of 0 is answered as 1 (unless /__test/zero-index says otherwise).
 
-Headers on reads: X-Consul-Index, X-Consul-KnownLeader, X-Consul-LastContact.
+Headers on reads: X-Consul-Index, X-Consul-KnownLeader, X-Consul-LastContact. Bodies over 2048
+bytes are sent chunked, as Go's net/http (Consul's server) does.
 
 ACLs (--token): default policy deny. --token is a management token; --read-token may read
 everything but write nothing. A token given (X-Consul-Token, or Authorization: Bearer) that is
@@ -85,6 +86,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 VERBOSE = False
 MAX_WAIT = 600.0
 DEFAULT_WAIT = 300.0
+GO_CHUNKING_BUFFER = 2048
 
 
 def log(*args):
@@ -436,15 +438,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status, body, headers=None, ctype="application/json"):
         data = body.encode() if isinstance(body, str) else body
+        # Consul is a Go net/http server: a body larger than its 2048-byte chunking buffer goes
+        # out chunked (HTTP/1.1), a smaller one with Content-Length.
+        chunked = len(data) > GO_CHUNKING_BUFFER and self.request_version == "HTTP/1.1"
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.send_header("Vary", "Accept-Encoding")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if not chunked:
             self.wfile.write(data)
+            return
+        for i in range(0, len(data), GO_CHUNKING_BUFFER):
+            part = data[i:i + GO_CHUNKING_BUFFER]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\n\r\n")
 
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)

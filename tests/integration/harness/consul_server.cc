@@ -93,7 +93,10 @@ HttpResponse ConsulServer::request(const std::string& method, const std::string&
                       "Connection: close\r\nContent-Length: " + std::to_string(body.size()) +
                       "\r\n";
     if (!tok.empty()) req += "X-Consul-Token: " + tok + "\r\n";
-    return httpRaw(options_.port, req + "\r\n" + body, milliseconds(15000));
+    auto raw = httpRaw(options_.port, req + "\r\n" + body, milliseconds(15000));
+    std::size_t consumed = 0;
+    auto parsed = parseResponse(raw.raw, consumed, true);  // decodes chunked answers
+    return parsed ? *parsed : raw;
   }
   std::vector<std::string> argv{"curl",
                                 "-s",

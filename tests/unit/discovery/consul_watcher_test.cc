@@ -216,6 +216,17 @@ TEST_F(ConsulWatcherTest, RegisterThenDeregister) {
   source->stop();
 }
 
+TEST_F(ConsulWatcherTest, LargeChunkedAnswers) {
+  ConsulTestServer server;
+  for (int i = 0; i < 200; ++i) {
+    registerSvc(server, "u-" + std::to_string(i), "users", static_cast<uint16_t>(10000 + i));
+  }
+  watchUsers(server);  // ~250 KB, chunked by 2 KiB, over one kept-alive connection
+  EXPECT_EQ(sink.answers.back().instances.size(), 200u);
+  server.curl("PUT", "/v1/agent/service/deregister/u-7");
+  ASSERT_TRUE(runUntil([&] { return sink.lastIds().size() == 199; }));
+}
+
 TEST_F(ConsulWatcherTest, OnlyRealChangesAreReported) {
   ConsulTestServer server;
   registerSvc(server, "users-1", "users", 8001);
