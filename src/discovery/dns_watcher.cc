@@ -127,9 +127,11 @@ class DnsWatcher final : public Watcher {
     round_ = Round{};
     round_.id = id;
     if (name_.empty()) return fail(true, "no name to resolve");
-    // A name with a trailing dot is absolute; otherwise resolv.conf's search list and ndots
-    // apply, as for any other resolver on the host (Kubernetes short service names).
-    const bool search = name_.back() != '.';
+    // With the system configuration, resolv.conf's search list and ndots apply as for any
+    // resolver on the host (Kubernetes short service names). Name servers given in the source
+    // (Consul's DNS interface, ...) are asked for the name exactly as written: the host's search
+    // domains mean nothing to them. A final dot always makes the name absolute.
+    const bool search = source_.servers.empty() && name_.back() != '.';
     resolver_->query(name_, type_, search,
                      guarded([this](int status, std::span<const uint8_t> answer) {
                        onPrimary(status, answer);
