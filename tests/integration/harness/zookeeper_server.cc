@@ -216,8 +216,9 @@ ZkClient::ZkClient(const std::string& connect, milliseconds session_timeout, int
     id.client_id = session_id;
     std::memcpy(id.passwd, password.data(), std::min(password.size(), sizeof(id.passwd)));
   }
-  zh_ = zookeeper_init(connect.c_str(), clientWatcher, static_cast<int>(session_timeout.count()),
-                       session_id != 0 ? &id : nullptr, state_.get(), 0);
+  // The client's own log (every reconnect attempt) would only clutter the test output.
+  zh_ = zookeeper_init2(connect.c_str(), clientWatcher, static_cast<int>(session_timeout.count()),
+                        session_id != 0 ? &id : nullptr, state_.get(), 0, [](const char*) {});
   if (!zh_) {
     throw std::runtime_error("zookeeper_init(" + connect + ") failed: " + std::strerror(errno));
   }
