@@ -256,11 +256,10 @@ class SourceState : public std::enable_shared_from_this<SourceState> {
 
   void attach(const Query& q, WatchSink* sink) {
     auto& w = watches_[q.key()];
-    if (!w) {
-      w = std::make_shared<SharedWatch>(io_, shared_from_this(), q);
-      w->start();
-    }
+    if (w) return w->attach(sink);
+    w = std::make_shared<SharedWatch>(io_, shared_from_this(), q);
     w->attach(sink);
+    w->start();
   }
 
   void detach(const Query& q, WatchSink* sink) {
@@ -294,7 +293,9 @@ void SharedWatch::start() {
   o.tls = source_->tls();
   o.connect_timeout = milliseconds(source_->cfg().timeout.count());
   client_ = HttpClient::create(io_, std::move(o));
-  poll();
+  // Not from inside start(): even a first failure (unreadable token_file) reaches the sink
+  // after Watcher::start() has returned.
+  schedule(milliseconds(0));
 }
 
 void SharedWatch::stop() {
