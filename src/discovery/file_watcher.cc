@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <cstring>
+#include <string_view>
 #include <memory>
 
 #include "discovery/cache_file.h"
@@ -95,6 +97,7 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
         safety_(io) {
     auto slash = path_.rfind('/');
     dir_ = slash == 0 ? "/" : path_.substr(0, slash);
+    base_ = path_.substr(slash + 1);
   }
 
   void start() override {
@@ -157,12 +160,16 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
             return;
           }
           bool dir_gone = false;
+          bool relevant = false;
           for (std::size_t off = 0; off + sizeof(inotify_event) <= n;) {
             const auto* ev = reinterpret_cast<const inotify_event*>(self->events_.data() + off);
-            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) dir_gone = true;
+            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) {
+              dir_gone = true;
+            }
+            relevant = relevant || self->concerns(ev);
             off += sizeof(inotify_event) + ev->len;
           }
-          self->scheduleReread();
+          if (relevant || dir_gone) self->scheduleReread();
           if (dir_gone) {
             boost::system::error_code ignored;
             self->inotify_.close(ignored);
@@ -171,6 +178,16 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
           }
           self->readEvents();
         });
+  }
+
+  // An event about our file, or about a `..`-prefixed name (a ConfigMap's `..data` link or
+  // version directory, through which our file may be a symlink). Other files in the directory
+  // (e.g. other clusters' lists) do not make us re-read.
+  bool concerns(const inotify_event* ev) const {
+    if (ev->mask & IN_Q_OVERFLOW) return true;
+    if (ev->len == 0) return true;  // about the directory itself
+    std::string_view name(ev->name, ::strnlen(ev->name, ev->len));
+    return name == base_ || name.starts_with("..");
   }
 
   // Several events arrive for one change (create, write, rename): read once after they settle.
@@ -239,6 +256,7 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
   asio::io_context& io_;
   std::string path_;
   std::string dir_;
+  std::string base_;
   WatchSink& sink_;
   asio::posix::stream_descriptor inotify_;
   asio::steady_timer debounce_;
