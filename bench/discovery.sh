@@ -236,7 +236,7 @@ export STAMP CHANGES THREADS LARGE LCLUSTERS LPER BIG LUPDATES BUPDATES LATREQ L
 export GIT_REV=$(git_rev)
 export V_PILOTFISH=$("$PILOTFISH" --version | head -n 1)
 export V_ZK=$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null || echo unknown)
-export V_ETCD=$(etcd --version 2>/dev/null | head -n 1 || echo unknown)
+export V_ETCD=$(etcd --version 2>/dev/null | awk 'NR == 1 {print $3}')
 export V_KERNEL=$(uname -r)
 export CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 export LOAD_S=${LOAD_S:-} RSS_BASE=${RSS_BASE:-} RSS_LOADED=${RSS_LOADED:-} RSS_AFTER=${RSS_AFTER:-}
