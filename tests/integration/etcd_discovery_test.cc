@@ -135,7 +135,9 @@ TEST(EtcdDiscovery, FailsOverFromADeadEndpoint) {
   Pilotfish pf(f.yaml({dead, etcd.port()}));
   ASSERT_TRUE(waitEndpoints(pf, "users", {loopback(a.port())}, 10000ms));
   ASSERT_TRUE(f.roundTrip());
-  EXPECT_EQ(pf.metric(cm("pilotfish_discovery_connected")), 1);
+  // The set arrives with the Range; "connected" once the Watch stream is created just after.
+  EXPECT_EQ(pf.waitMetric(cm("pilotfish_discovery_connected"), [](double v) { return v == 1; }),
+            1);
 }
 
 TEST(EtcdDiscovery, CacheDirRoutesAfterARestartWhileTheStoreIsDown) {
