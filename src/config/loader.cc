@@ -539,8 +539,10 @@ class Builder {
       auto items = detail::readList(diag_, *v);
       if (!items) return;
       if (items->empty() && required) diag_.add(v->mark, v->path, "at least one server is required");
+      // DNS servers are addresses (resolving them would need DNS); store servers may be names.
+      const bool names = s.type != SourceType::kDns;
       for (const Field& item : *items) {
-        if (auto a = detail::readAddress(diag_, item, true)) out.push_back(*a);
+        if (auto a = detail::readAddress(diag_, item, names)) out.push_back(*a);
       }
     };
     switch (s.type) {
@@ -780,7 +782,7 @@ class Builder {
         std::string_view name = n ? std::string_view(*n) : std::string_view();
         if (!name.empty() && name.back() == '.') name.remove_suffix(1);
         if (n && isDnsName(name)) {
-          d.name = std::string(name);
+          d.name = *n;  // a final dot stays: an absolute name skips resolv.conf's search list
         } else {
           if (n) diag_.add(v->mark, v->path, "invalid DNS name " + quote(*n));
           ok = false;

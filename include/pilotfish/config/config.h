@@ -105,7 +105,8 @@ const char* sourceTypeName(SourceType t);
 struct DiscoverySourceConfig {
   std::string name;
   SourceType type = SourceType::kZookeeper;
-  /// zookeeper: the ensemble; dns: name servers (empty = /etc/resolv.conf). Names allowed.
+  /// zookeeper: the ensemble (names allowed); dns: name servers, IP literals (empty =
+  /// /etc/resolv.conf).
   std::vector<net::HostPort> servers;
   std::string chroot;               ///< zookeeper: prefix of every path ("" = none)
   Duration session_timeout{10000};  ///< zookeeper: requested session timeout

@@ -491,13 +491,19 @@ TEST(ClusterDiscovery, DnsSrvWithUnderscores) {
 
 TEST(ClusterDiscovery, DnsDefaultsToSrvAndNeedsNoSource) {
   // No source: the system resolver (/etc/resolv.conf). A trailing dot (fully qualified) is
-  // dropped.
+  // kept: an absolute name is not extended with resolv.conf's search domains.
   auto config = configOf(withCluster("", "    dns: {name: users.service.consul.}\n"));
   ASSERT_TRUE(config);
   const auto& d = *onlyCluster(config).discovery;
   EXPECT_EQ(d.source, "");
-  EXPECT_EQ(d.name, "users.service.consul");
+  EXPECT_EQ(d.name, "users.service.consul.");
   EXPECT_EQ(d.dns_type, DnsRecordType::kSrv);
+}
+
+TEST(DiscoverySources, DnsServersAreIpAddresses) {
+  auto errors = errorsOf("discovery:\n  d: {type: dns, servers: [ns1.example.com:53]}\n"
+                         "listeners: []\n");
+  EXPECT_TRUE(hasError(errors, 2, 28, "discovery.d.servers[0]", ""));
 }
 
 TEST(ClusterDiscovery, DnsAAndAaaaWithPort) {
