@@ -902,7 +902,10 @@ TEST(WatchKey, SameDefinitionSameKey) {
   EXPECT_TRUE(sameKey(kSources, "etcd: {source: etcd, prefix: /s/users}",
                       "etcd: {source: etcd, prefix: /s/users}"));
   EXPECT_TRUE(sameKey(kSources, "dns: {source: dns, name: users.svc, type: A, port: 80}",
-                      "dns: {source: dns, name: users.svc., type: A, port: 80}"));
+                      "dns: {source: dns, name: users.svc, type: A, port: 80}"));
+  // A final dot makes the name absolute (no search domains): another query.
+  EXPECT_FALSE(sameKey(kSources, "dns: {source: dns, name: users.svc, type: A, port: 80}",
+                       "dns: {source: dns, name: users.svc., type: A, port: 80}"));
   EXPECT_TRUE(sameKey("", "file: {path: /etc/u.yaml}", "file: {path: /etc/u.yaml}"));
 }
 
