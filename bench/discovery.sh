@@ -189,6 +189,9 @@ if [[ $LARGE == 1 ]]; then
   done
   ((got >= want)) || die "pilotfish (large) loaded $got of $want clusters in 120s"
   LOAD_S=$(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
+  # Clusters whose first answer came after initial_fetch_timeout (5 s): their listeners (if any)
+  # started without endpoints.
+  INITIAL_TIMEOUTS=$(grep -c 'within initial_fetch_timeout' "$TMP/pilotfish-large.log" || true)
   wait_ready "$P_LADMIN" "pilotfish (large)"
   sleep 2  # let start-up allocations settle before reading RSS
   RSS_BASE=$(awk '/^VmRSS:/ {print $2}' "/proc/$BASE_PID/status")
@@ -241,7 +244,7 @@ export V_KERNEL=$(uname -r)
 export CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 export LOAD_S=${LOAD_S:-} RSS_BASE=${RSS_BASE:-} RSS_LOADED=${RSS_LOADED:-} RSS_AFTER=${RSS_AFTER:-}
 export LOAD_TICKS=${LOAD_TICKS:-} IDLE_TICKS=${IDLE_TICKS:-} RSS_CHURN=${RSS_CHURN:-}
-export CHURN_INTERVAL=${CHURN_INTERVAL:-}
+export CHURN_INTERVAL=${CHURN_INTERVAL:-} INITIAL_TIMEOUTS=${INITIAL_TIMEOUTS:-}
 echo
 "$KPY" "$BENCH/lib/discovery_report.py" "$OUT"
 echo

@@ -62,6 +62,7 @@ def main(out_path):
             "clusters": int(e["LCLUSTERS"]), "endpoints_per_cluster": int(e["LPER"]),
             "big_cluster_endpoints": int(e["BIG"]), "populate": populate,
             "load_seconds": num(e.get("LOAD_S")),
+            "clusters_past_initial_fetch_timeout": num(e.get("INITIAL_TIMEOUTS")),
             "load_cpu_s": num(e.get("LOAD_TICKS")) / hz if e.get("LOAD_TICKS") else None,
             "rss_kib": {"baseline_static_only": rss_base, "loaded": rss_loaded,
                         "after_updates_and_latency": rss_after,
@@ -77,6 +78,8 @@ def main(out_path):
               "(+%.1f MiB); %.1f MiB after the updates" % (
                   e.get("LOAD_S"), out_large["load_cpu_s"], rss_loaded / 1024, rss_base / 1024,
                   (rss_loaded - rss_base) / 1024, rss_after / 1024))
+        print("  clusters answered only after initial_fetch_timeout (5 s): %s"
+              % e.get("INITIAL_TIMEOUTS"))
         print("  idle CPU of the loaded process: %.2f ms/s" % out_large["idle_cpu_ms_per_s"])
         for what, label in (("small", "one endpoint swapped in a 10-endpoint cluster"),
                             ("big", "one endpoint swapped in the 10,000-endpoint cluster")):
