@@ -7,10 +7,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <future>
+#include <tuple>
 
 #include "pilotfish/admin/admin_server.h"
 #include "pilotfish/cluster/cluster.h"
@@ -213,31 +215,48 @@ class Server::Impl {
   // connections/requests; idle pooled connections to endpoints that left are closed; with
   // on_endpoint_removed: close, so are TCP connections to endpoints that left or are unhealthy.
   void publish(std::size_t c, cluster::ClusterSnapshotPtr snap) {
+    // What left (or turned unhealthy) is worked out once, here, not on every worker: a worker
+    // only drops pools and closes sessions for the addresses in `gone` (sorted: binary search).
+    auto key = [](const cluster::Endpoint& e) {
+      return std::tie(e.host_port.host, e.host_port.port);
+    };
+    auto less = [&key](const cluster::Endpoint* a, const cluster::Endpoint* b) {
+      return key(*a) < key(*b);
+    };
+    std::vector<const cluster::Endpoint*> staying;
+    for (const auto& e : snap->endpoints) {
+      if (e->health != cluster::Health::kUnhealthy) staying.push_back(e.get());
+    }
+    std::sort(staying.begin(), staying.end(), less);
+    auto gone = std::make_shared<std::vector<cluster::EndpointPtr>>();
+    for (const auto& e : clusters_->clusters[c]->endpoints) {
+      if (!std::binary_search(staying.begin(), staying.end(), e.get(), less)) gone->push_back(e);
+    }
+    std::sort(gone->begin(), gone->end(),
+              [&less](const cluster::EndpointPtr& a, const cluster::EndpointPtr& b) {
+                return less(a.get(), b.get());
+              });
     clusters_ = cache_->clusters();
     const bool close = cfg_->clusters[c].on_endpoint_removed == config::OnEndpointRemoved::kClose;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      workers_[i]->post([st = states_[i].get(), c, snap, close] {
+      workers_[i]->post([st = states_[i].get(), c, snap, gone, close, less] {
         auto& view = st->clusters[c];
-        auto old = view.snapshot;
         view.update(snap);
-        auto present = [&snap](const cluster::Endpoint& e) {
-          return std::any_of(
-              snap->endpoints.begin(), snap->endpoints.end(), [&e](const cluster::EndpointPtr& n) {
-                return n->address == e.address && n->health != cluster::Health::kUnhealthy;
-              });
-        };
-        for (const auto& e : old->endpoints) {
-          if (!present(*e)) st->http->pools[c]->drop(e->address);
-        }
-        if (close) {
-          auto n = st->sessions.closeUpstreams(
-              view, [&](const cluster::Endpoint& e) { return !present(e); });
-          if (n)
-            SPDLOG_INFO("cluster {}: closed {} connections to endpoints that left", snap->name, n);
-        }
+        for (const auto& e : *gone) st->http->pools[c]->drop(e->address);
+        if (!close || gone->empty()) return;
+        auto n = st->sessions.closeUpstreams(view, [&](const cluster::Endpoint& e) {
+          return std::binary_search(
+              gone->begin(), gone->end(), &e,
+              [&less](const auto& a, const auto& b) { return less(ptr(a), ptr(b)); });
+        });
+        if (n)
+          SPDLOG_INFO("cluster {}: closed {} connections to endpoints that left", snap->name, n);
       });
     }
   }
+
+  static const cluster::Endpoint* ptr(const cluster::Endpoint* e) { return e; }
+  static const cluster::Endpoint* ptr(const cluster::EndpointPtr& e) { return e.get(); }
 
   bool startAdmin() {
     admin_ = std::make_unique<admin::AdminServer>(io_);
