@@ -127,6 +127,16 @@ struct Recorder : WatchSink {
 class ConsulWatcherTest : public ::testing::Test {
  protected:
   void SetUp() override { options.wait = milliseconds(5000); }
+  // Stop, then let the cancelled operations complete before the io_context is destroyed: their
+  // handlers own the HTTP client, whose timers must not outlive the io_context's services
+  // (the io_uring backend destroys queued handlers after the timer service).
+  void TearDown() override {
+    if (watcher) watcher->stop();
+    watcher.reset();
+    if (source) source->stop();
+    source.reset();
+    runFor(milliseconds(100));
+  }
 
   config::DiscoverySourceConfig sourceConfig(uint16_t port) {
     config::DiscoverySourceConfig c;
