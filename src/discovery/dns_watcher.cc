@@ -12,8 +12,8 @@
 
 #include "discovery/dns_answer.h"
 #include "discovery/dns_message.h"
-#include "discovery/dns_resolver.h"
 #include "pilotfish/discovery/watcher.h"
+#include "pilotfish/dns/resolver.h"
 
 namespace pilotfish::discovery {
 
@@ -108,7 +108,7 @@ class DnsWatcher final : public Watcher {
 
   // Wraps a resolver callback so that it is dropped after stop() or once its round is over.
   template <typename F>
-  DnsResolver::Callback guarded(F f) {
+  ::pilotfish::dns::Resolver::Callback guarded(F f) {
     return [alive = alive_, round = round_.id, this, f = std::move(f)](
                int status, std::span<const uint8_t> answer) {
       if (!*alive || round != round_.id) return;
@@ -119,7 +119,7 @@ class DnsWatcher final : public Watcher {
   void beginRound() {
     if (!resolver_) {
       std::string error;
-      resolver_ = DnsResolver::create(
+      resolver_ = ::pilotfish::dns::Resolver::create(
           io_, {.servers = source_.servers, .timeout = source_.timeout, .tries = 2}, &error);
       if (!resolver_) return fail(false, error);
     }
@@ -294,7 +294,7 @@ class DnsWatcher final : public Watcher {
   WatchSink& sink_;
   asio::steady_timer timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(false);
-  std::shared_ptr<DnsResolver> resolver_;
+  std::shared_ptr<::pilotfish::dns::Resolver> resolver_;
   Round round_;
   std::optional<Answer> last_;
   bool after_failure_ = false;

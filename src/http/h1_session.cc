@@ -501,7 +501,14 @@ void H1Session::startDynamic() {
     useSnapshot(dyn_->snapshot);
     return;
   }
-  if (now >= dyn_->expires) w.resolve(cluster_, dyn_);
+  if (now >= dyn_->expires) {
+    w.resolve(cluster_, dyn_);
+    // A hosts-file answer (or an immediate failure) arrives inside resolve().
+    if (dyn_->snapshot && !dyn_->snapshot->endpoints.empty()) {
+      useSnapshot(dyn_->snapshot);
+      return;
+    }
+  }
   if (!dyn_->resolving) {  // failed a moment ago: do not hammer the resolver
     localError(ProxyError::kDnsFailure);
     return;

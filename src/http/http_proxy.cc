@@ -4,9 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "http/h1_session.h"
+#include "pilotfish/dns/resolver.h"
 
 namespace pilotfish::http {
 
@@ -67,7 +69,6 @@ HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config
       tls_sessions(cfg.clusters.size()),
       config(cfg),
       dynamic_hosts(cfg.clusters.size()),
-      resolver(std::make_unique<boost::asio::ip::tcp::resolver>(io_context)),
       pool_stats(pool_stats),
       access_log(logger),
       index(worker_index) {
@@ -80,7 +81,9 @@ HttpWorker::HttpWorker(boost::asio::io_context& io_context, const config::Config
   }
 }
 
-HttpWorker::~HttpWorker() = default;
+HttpWorker::~HttpWorker() {
+  if (resolver) resolver->close();
+}
 
 void HttpWorker::drain() {
   draining = true;
@@ -110,50 +113,55 @@ std::shared_ptr<DynamicHost> HttpWorker::dynamicHost(std::size_t cluster, const 
 
 void HttpWorker::resolve(std::size_t cluster, const std::shared_ptr<DynamicHost>& host) {
   if (host->resolving) return;
+  if (!resolver && !resolver_failed) {
+    std::string error;
+    resolver = dns::Resolver::create(io, dns::Resolver::Options{}, &error);
+    if (!resolver) {
+      resolver_failed = true;
+      spdlog::error("worker {}: dynamic_host lookups are not possible: {}", index, error);
+    }
+  }
   host->resolving = true;
-  const auto& cc = config.clusters[cluster];
-  resolver->async_resolve(
-      host->name, std::to_string(cc.port), boost::asio::ip::tcp::resolver::numeric_service,
-      [this, cluster, host](boost::system::error_code ec,
-                            boost::asio::ip::tcp::resolver::results_type results) {
-        host->resolving = false;
-        const auto& c = config.clusters[cluster];
-        const auto now = std::chrono::steady_clock::now();
-        if (!ec && !results.empty()) {
-          auto snap = std::make_shared<cluster::ClusterSnapshot>();
-          snap->name = c.name;
-          snap->source = "dynamic_host";
-          snap->connect_timeout = c.connect_timeout;
-          snap->updated_at = now;
-          for (const auto& r : results) {
-            auto ep = std::make_shared<cluster::Endpoint>();
-            const auto& e = r.endpoint();
-            std::memcpy(&ep->address.storage, e.data(), e.size());
-            ep->address.length = static_cast<socklen_t>(e.size());
-            bool dup = false;
-            for (const auto& other : snap->endpoints) dup = dup || other->address == ep->address;
-            if (dup) continue;
-            ep->host_port = net::HostPort{
-                e.address().to_string(), e.port(),
-                e.address().is_v4() ? net::HostPort::Kind::kIpv4 : net::HostPort::Kind::kIpv6};
-            snap->total_weight += ep->weight;
-            snap->endpoints.push_back(std::move(ep));
-          }
-          host->snapshot = std::move(snap);
-          host->lb.reset(*host->snapshot);
-          host->expires = now + c.dns_ttl;
-        } else {
-          // A stale answer, if any, stays in use; a failure is retried after a short pause.
-          host->expires = now + std::chrono::seconds(5);
-          SPDLOG_DEBUG("cluster {}: resolving {} failed: {}", c.name, host->name,
-                       ec ? ec.message() : "no address");
-        }
-        auto waiters = std::move(host->waiters);
-        host->waiters.clear();
-        for (auto& w : waiters) {
-          if (auto s = w.lock()) s->onHostResolved(host.get());
-        }
-      });
+  auto done = [this, cluster, host](int status, std::vector<net::SocketAddress> addresses,
+                                    std::chrono::seconds ttl) {
+    host->resolving = false;
+    const auto& c = config.clusters[cluster];
+    const auto now = std::chrono::steady_clock::now();
+    if (status == ARES_SUCCESS && !addresses.empty()) {
+      auto snap = std::make_shared<cluster::ClusterSnapshot>();
+      snap->name = c.name;
+      snap->source = "dynamic_host";
+      snap->connect_timeout = c.connect_timeout;
+      snap->updated_at = now;
+      for (const auto& a : addresses) {
+        auto ep = std::make_shared<cluster::Endpoint>();
+        ep->address = a;
+        ep->host_port = a.toHostPort();
+        snap->total_weight += ep->weight;
+        snap->endpoints.push_back(std::move(ep));
+      }
+      host->snapshot = std::move(snap);
+      host->lb.reset(*host->snapshot);
+      const auto used = std::clamp<std::chrono::milliseconds>(
+          ttl, kMinDnsTtl, std::max<std::chrono::milliseconds>(c.dns_ttl, kMinDnsTtl));
+      host->expires = now + used;
+    } else {
+      // A stale answer, if any, stays in use; a failure is retried after a short pause.
+      host->expires = now + kNegativeTtl;
+      SPDLOG_DEBUG("cluster {}: resolving {} failed: {}", c.name, host->name,
+                   status == ARES_SUCCESS ? "no address" : ares_strerror(status));
+    }
+    auto waiters = std::move(host->waiters);
+    host->waiters.clear();
+    for (auto& w : waiters) {
+      if (auto s = w.lock()) s->onHostResolved(host.get());
+    }
+  };
+  if (!resolver) {
+    done(ARES_ENOTINITIALIZED, {}, std::chrono::seconds(0));
+    return;
+  }
+  resolver->resolveHost(host->name, config.clusters[cluster].port, std::move(done));
 }
 
 namespace {

@@ -28,6 +28,21 @@ std::optional<SocketAddress> SocketAddress::fromHostPort(const HostPort& hp) {
   return std::nullopt;
 }
 
+HostPort SocketAddress::toHostPort() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    return HostPort{buf, ntohs(in->sin_port), HostPort::Kind::kIpv4};
+  }
+  if (storage.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    return HostPort{buf, ntohs(in6->sin6_port), HostPort::Kind::kIpv6};
+  }
+  return HostPort{"", 0, HostPort::Kind::kName};
+}
+
 std::string SocketAddress::toString() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (storage.ss_family == AF_INET) {

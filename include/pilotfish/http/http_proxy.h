@@ -27,6 +27,10 @@
 #include "pilotfish/tracing/id_generator.h"
 #include "pilotfish/tracing/propagation.h"
 
+namespace pilotfish::dns {
+class Resolver;
+}
+
 namespace pilotfish::http {
 
 class H1Session;
@@ -59,7 +63,6 @@ struct DynamicHost {
 /// What every http listener of one worker shares: pools, ID generator, session list.
 struct HttpWorker {
   /// `tls` has one entry per cluster: its TLS context, or null for plaintext clusters.
-  /// `tls` has one entry per cluster: its TLS context, or null for plaintext clusters.
   HttpWorker(boost::asio::io_context& io, const config::Config& cfg,
              std::vector<lb::ClusterView>& clusters, std::vector<pool::PoolStats>& pool_stats,
              std::vector<std::shared_ptr<const tls::ClientContext>> tls,
@@ -75,7 +78,10 @@ struct HttpWorker {
   const config::Config& config;
   /// Per cluster (empty for static clusters): name -> resolved host.
   std::vector<std::unordered_map<std::string, std::shared_ptr<DynamicHost>>> dynamic_hosts;
-  std::unique_ptr<boost::asio::ip::tcp::resolver> resolver;
+  /// c-ares on this worker's io_context (system resolv.conf and hosts file); created at the
+  /// first dynamic_host lookup. Null when c-ares could not be initialised.
+  std::shared_ptr<dns::Resolver> resolver;
+  bool resolver_failed = false;
   std::vector<pool::PoolStats>& pool_stats;
   tracing::IdGenerator ids;             ///< seeded from the OS; used only on this worker's thread
   accesslog::AccessLogger* access_log;  ///< may be null
@@ -86,10 +92,14 @@ struct HttpWorker {
   /// The worker's entry for `name` in dynamic_host cluster `cluster`, created on first use.
   /// Expired entries are dropped when the table grows past kMaxDynamicHosts.
   std::shared_ptr<DynamicHost> dynamicHost(std::size_t cluster, const std::string& name);
-  /// Starts resolving `host` (getaddrinfo on Asio's resolver thread; the answer is handled on
-  /// this worker). Its waiters are told when it is done.
+  /// Starts resolving `host` (c-ares on this worker's io_context: never blocks, no thread).
+  /// The answer is used for its TTL, within [kMinDnsTtl, the cluster's dns_ttl]. Its waiters
+  /// are told when it is done.
   void resolve(std::size_t cluster, const std::shared_ptr<DynamicHost>& host);
   static constexpr std::size_t kMaxDynamicHosts = 4096;
+  static constexpr std::chrono::seconds kMinDnsTtl{1};
+  /// How long a failed lookup is remembered before the next request tries again.
+  static constexpr std::chrono::seconds kNegativeTtl{5};
 
   /// Drain: no new keepalive requests; idle connections and pooled upstreams are closed.
   void drain();

@@ -18,6 +18,8 @@ struct SocketAddress {
   const sockaddr* data() const { return reinterpret_cast<const sockaddr*>(&storage); }
   /// Builds from an IP-literal HostPort; nullopt for names or invalid literals.
   static std::optional<SocketAddress> fromHostPort(const HostPort& hp);
+  /// The IP literal and port (kind kIpv4/kIpv6); an empty kName HostPort for other families.
+  HostPort toHostPort() const;
   /// "1.2.3.4:80" / "[::1]:80".
   std::string toString() const;
   bool operator==(const SocketAddress& o) const;
