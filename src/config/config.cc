@@ -275,6 +275,7 @@ void writeListener(core::JsonWriter& w, const ListenerConfig& l) {
       w.null();
     }
     writeDuration(w, "request_headers_timeout", h.request_headers_timeout);
+    writeDuration(w, "request_body_timeout", h.request_body_timeout);
     w.field("max_hops", static_cast<uint64_t>(h.max_hops));
     w.key("routes");
     w.beginArray();

@@ -43,9 +43,9 @@ namespace {
 
 using Names = std::span<const std::string_view>;
 
-constexpr std::string_view kRootKeys[] = {
-    "node",    "workers",   "drain_delay", "drain_timeout", "admin",    "log",
-    "access_log", "tracing", "discovery",  "cache_dir",     "clusters", "listeners"};
+constexpr std::string_view kRootKeys[] = {"node",      "workers",   "drain_delay", "drain_timeout",
+                                          "admin",     "log",       "access_log",  "tracing",
+                                          "discovery", "cache_dir", "clusters",    "listeners"};
 constexpr std::string_view kRootNotSupported[] = {"service"};
 constexpr std::string_view kSourceTypes[] = {"zookeeper", "consul", "etcd", "dns"};
 // Every key of a discovery source, and the source types each one belongs to.
@@ -141,6 +141,7 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "max_request_line_kb",
                                               "max_request_body",
                                               "request_headers_timeout",
+                                              "request_body_timeout",
                                               "max_hops"};
 // The keys of kListenerKeys that only an http listener may have.
 constexpr std::string_view kListenerHttpKeys[] = {"routes",
@@ -150,6 +151,7 @@ constexpr std::string_view kListenerHttpKeys[] = {"routes",
                                                   "max_request_line_kb",
                                                   "max_request_body",
                                                   "request_headers_timeout",
+                                                  "request_body_timeout",
                                                   "max_hops"};
 constexpr std::string_view kListenerNotSupported[] = {"tls"};
 constexpr std::string_view kProtocolsSupported[] = {"tcp", "http"};
@@ -538,7 +540,8 @@ class Builder {
       }
       auto items = detail::readList(diag_, *v);
       if (!items) return;
-      if (items->empty() && required) diag_.add(v->mark, v->path, "at least one server is required");
+      if (items->empty() && required)
+        diag_.add(v->mark, v->path, "at least one server is required");
       // DNS servers are addresses (resolving them would need DNS); store servers may be names.
       const bool names = s.type != SourceType::kDns;
       for (const Field& item : *items) {
@@ -558,7 +561,8 @@ class Builder {
           MapReader a(diag_, *v, kZkAuthKeys);
           if (a.ok()) {
             if (auto sc = a.get("scheme")) {
-              if (auto c = readChoice(diag_, *sc, "auth scheme", kZkAuthSchemes)) s.auth_scheme = *c;
+              if (auto c = readChoice(diag_, *sc, "auth scheme", kZkAuthSchemes))
+                s.auth_scheme = *c;
             } else {
               a.missing("scheme", "digest");
             }
@@ -600,7 +604,8 @@ class Builder {
     if (auto v = m.get("timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) s.timeout = *d;
     }
-    if (auto v = m.get("tls"); v && s.type != SourceType::kZookeeper && s.type != SourceType::kDns) {
+    if (auto v = m.get("tls");
+        v && s.type != SourceType::kZookeeper && s.type != SourceType::kDns) {
       MapReader t(diag_, *v, kSourceTlsKeys);
       if (t.ok()) {
         SourceTlsConfig tls;
@@ -673,8 +678,7 @@ class Builder {
       if (config_.discovery[i].type != type) {
         diag_.add(f.mark, f.path,
                   "discovery source " + quote(*name) + " is of type " +
-                      sourceTypeName(config_.discovery[i].type) + ", not " +
-                      sourceTypeName(type));
+                      sourceTypeName(config_.discovery[i].type) + ", not " + sourceTypeName(type));
         return std::nullopt;
       }
       return i;
@@ -694,7 +698,8 @@ class Builder {
   }
 
   // A cluster's discovery block `kind` (e.g. "zookeeper") read from `f`.
-  std::optional<ClusterDiscoveryConfig> readClusterDiscovery(std::string_view kind, const Field& f) {
+  std::optional<ClusterDiscoveryConfig> readClusterDiscovery(std::string_view kind,
+                                                             const Field& f) {
     ClusterDiscoveryConfig d;
     bool ok = true;
     auto source = [&](const MapReader& m, SourceType type, bool required) {
@@ -805,7 +810,8 @@ class Builder {
         ok = false;
       } else if (auto v = m.get("port")) {
         if (d.dns_type == DnsRecordType::kSrv) {
-          diag_.add(m.keyMark("port"), v->path, "only for type A or AAAA (SRV records carry the port)");
+          diag_.add(m.keyMark("port"), v->path,
+                    "only for type A or AAAA (SRV records carry the port)");
         } else if (auto p = detail::readInt(diag_, *v, 1, 65535)) {
           d.port = static_cast<uint16_t>(*p);
         }
@@ -933,7 +939,8 @@ class Builder {
     }
     if (auto v = m.get("on_endpoint_removed")) {
       if (auto s = readChoice(diag_, *v, "on_endpoint_removed", kOnEndpointRemoved)) {
-        c.on_endpoint_removed = *s == "close" ? OnEndpointRemoved::kClose : OnEndpointRemoved::kKeep;
+        c.on_endpoint_removed =
+            *s == "close" ? OnEndpointRemoved::kClose : OnEndpointRemoved::kKeep;
       }
     }
     if (auto v = m.get("connect_timeout")) {
@@ -1243,6 +1250,9 @@ class Builder {
     }
     if (auto v = m.get("request_headers_timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) h.request_headers_timeout = *d;
+    }
+    if (auto v = m.get("request_body_timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) h.request_body_timeout = *d;
     }
     if (auto v = m.get("max_hops")) {
       if (auto n = detail::readInt(diag_, *v, 1, kMaxHops)) h.max_hops = static_cast<uint32_t>(*n);

@@ -263,6 +263,15 @@ bool H1Session::processClient() {
         close(false);
         return true;
       }
+      if (!closed_ && phase_ == Phase::kExchange) {
+        if (req_done_) {
+          down_deadline_ = kNever;
+        } else if (progress || down_deadline_ == kNever) {
+          // Slow body: the deadline runs from the last body byte taken (moving it later
+          // costs nothing; the timer re-arms itself when it fires early).
+          armClientTimer(Clock::now() + proxy_.cfg_.http.request_body_timeout);
+        }
+      }
       return progress;
     }
     case Phase::kTunnel: {
@@ -1355,6 +1364,21 @@ void H1Session::onClientTimer() {
       } else {
         proxy_.listener_stats_.idle_timeouts.inc();
         close(false);
+      }
+      break;
+    case Phase::kExchange:
+      if (req_done_) break;
+      if (!down_reading_ || !din_.empty() || (expect_continue_ && !continue_sent_)) {
+        // Not the client's fault: pilotfish is not reading it (the upstream is slow to take
+        // the body) or the client waits for 100 Continue. Look again later.
+        armClientTimer(Clock::now() + proxy_.cfg_.http.request_body_timeout);
+        break;
+      }
+      keep_alive_ = false;
+      if (resp_head_sent_) {
+        abortClient(ProxyError::kRequestBodyTimeout);
+      } else {
+        localError(ProxyError::kRequestBodyTimeout);
       }
       break;
     case Phase::kLinger: close(false); break;

@@ -20,6 +20,7 @@ std::string_view proxyErrorToken(ProxyError e) noexcept {
     case ProxyError::kDownstreamReset: return "downstream_reset";
     case ProxyError::kDnsFailure: return "dns_failure";
     case ProxyError::kBadUpstreamHost: return "bad_upstream_host";
+    case ProxyError::kRequestBodyTimeout: return "request_body_timeout";
     case ProxyError::kCount: break;
   }
   return "";
@@ -31,7 +32,8 @@ uint16_t proxyErrorStatus(ProxyError e) noexcept {
     case ProxyError::kBadUpstreamHost: return 400;
     case ProxyError::kDnsFailure: return 503;
     case ProxyError::kMethodNotAllowed: return 405;
-    case ProxyError::kRequestHeadersTimeout: return 408;
+    case ProxyError::kRequestHeadersTimeout:
+    case ProxyError::kRequestBodyTimeout: return 408;
     case ProxyError::kBodyTooLarge: return 413;
     case ProxyError::kLoopDetected: return 508;
     case ProxyError::kNoHealthyUpstream:

@@ -756,25 +756,33 @@ TEST(HttpProxyParse, EveryCaseHasATest) {
   EXPECT_EQ(badRequests().size(), 26u);
 }
 
-TEST(HttpProxy, SlowlorisGets408AfterRequestHeadersTimeout) {
-  HttpBackend be;
-  uint16_t port = freePort();
-  Pilotfish pf(simpleYaml(port, be.port(), "    request_headers_timeout: 1s\n"));
+// Sends `partial` (a request that stops), then expects one 408 with `token` and a close, no
+// sooner than `min_ms` and within 4 s.
+void expect408AfterStall(uint16_t port, const std::string& partial, double min_ms,
+                         const std::string& token) {
   TcpClient c;
   ASSERT_EQ(c.connect(port), 0);
   auto t0 = Clock::now();
-  ASSERT_TRUE(c.sendAll("GET /slow HTTP/1.1\r\nHost: a\r\nX-Partial: "));
+  ASSERT_TRUE(c.sendAll(partial));
   std::string got;
   auto end = c.waitClosed(8s, &got);
   double ms = msSince(t0);
   EXPECT_EQ(end, ReadEnd::kEof) << toString(end);
-  EXPECT_GE(ms, 900);
+  EXPECT_GE(ms, min_ms);
   EXPECT_LT(ms, 4000);
   auto rs = parseResponses(got);
   ASSERT_EQ(rs.size(), 1u) << shown(got);
   EXPECT_EQ(rs[0].status, 408);
-  EXPECT_EQ(rs[0].header("x-pilotfish-error"), "request_headers_timeout");
+  EXPECT_EQ(rs[0].header("x-pilotfish-error"), token);
   EXPECT_EQ(lowered(rs[0].header("connection")), "close");
+}
+
+TEST(HttpProxy, SlowlorisGets408AfterRequestHeadersTimeout) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port(), "    request_headers_timeout: 1s\n"));
+  expect408AfterStall(port, "GET /slow HTTP/1.1\r\nHost: a\r\nX-Partial: ", 900,
+                      "request_headers_timeout");
   EXPECT_EQ(pf.metric(errorMetric("request_headers_timeout")), 1);
   EXPECT_EQ(be.stats().requests, 0);
 
@@ -795,6 +803,36 @@ TEST(HttpProxy, SlowlorisGets408AfterRequestHeadersTimeout) {
   auto rs2 = parseResponses(got2);
   ASSERT_EQ(rs2.size(), 1u) << shown(got2);
   EXPECT_EQ(rs2[0].status, 408);
+}
+
+// must-survive row 16 (slow body, R-U-Dead-Yet): a body that stops gets 408 and a close; one
+// that keeps coming, however slowly, is not cut, however long it takes in all.
+TEST(HttpProxy, StalledRequestBodyGets408AfterRequestBodyTimeout) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port(), "    request_body_timeout: 600ms\n"));
+  expect408AfterStall(port, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n123",
+                      500, "request_body_timeout");
+  EXPECT_EQ(pf.metric(errorMetric("request_body_timeout")), 1);
+  // The body was held (it fits the replay buffer): the backend saw nothing of it.
+  EXPECT_EQ(be.stats().requests, 0);
+
+  // 10 bytes, one every 200 ms: 2 s in all, never a 600 ms pause.
+  TcpClient d;
+  ASSERT_EQ(d.connect(port), 0);
+  ASSERT_TRUE(
+      d.sendAll("POST /drip HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
+                "Connection: close\r\n\r\n"));
+  std::string got2;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(d.recvSome(got2, 200ms), ReadEnd::kTimeout) << "answered mid-body: " << shown(got2);
+    ASSERT_TRUE(d.sendAll("x"));
+  }
+  d.waitClosed(5s, &got2);
+  auto rs2 = parseResponses(got2);
+  ASSERT_EQ(rs2.size(), 1u) << shown(got2);
+  EXPECT_EQ(rs2[0].status, 200);
+  EXPECT_EQ(pf.metric(errorMetric("request_body_timeout")), 1);
 }
 
 TEST(HttpProxy, IdleKeepaliveConnectionClosesWithoutAnswer) {

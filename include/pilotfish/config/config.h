@@ -219,8 +219,11 @@ struct HttpListenerConfig {
   std::size_t max_request_line_kb = 8;       ///< request line; over it 414
   std::optional<uint64_t> max_request_body;  ///< bytes; over it 413; unset = unlimited
   Duration request_headers_timeout{10000};   ///< a started head must complete in this; else 408
-  uint32_t max_hops = 10;                    ///< x-pilotfish-hops above this is 508
-  std::vector<RouteConfig> routes;           ///< first match wins; no match is 404
+  /// Longest wait for the next byte of a request body that pilotfish is ready to read; else
+  /// 408 (or, after the response head, the connection is aborted). Slow-body attacks.
+  Duration request_body_timeout{60000};
+  uint32_t max_hops = 10;           ///< x-pilotfish-hops above this is 508
+  std::vector<RouteConfig> routes;  ///< first match wins; no match is 404
   TracingConfig tracing;  ///< top-level values, overridden key by key by the listener's block
 };
 

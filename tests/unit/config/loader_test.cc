@@ -983,6 +983,7 @@ listeners:
     max_request_line_kb: 64
     max_request_body: 10MiB
     request_headers_timeout: 5s
+    request_body_timeout: 20s
     max_hops: 255
     routes:
       - match:
@@ -1045,6 +1046,7 @@ TEST(LoaderHttp, FullExampleParsesToTheStructs) {
   EXPECT_EQ(h.max_request_line_kb, 64u);
   EXPECT_EQ(h.max_request_body, std::optional<uint64_t>(10u << 20));
   EXPECT_EQ(h.request_headers_timeout, Duration(5000));
+  EXPECT_EQ(h.request_body_timeout, Duration(20000));
   EXPECT_EQ(h.max_hops, 255u);
   // The listener's block replaces sample_rate; the keys it leaves out come from the top level.
   EXPECT_FALSE(h.tracing.propagate_b3);
@@ -1121,6 +1123,7 @@ TEST(LoaderHttp, DefaultsWithOnlyACluster) {
   EXPECT_EQ(h.max_request_line_kb, 8u);
   EXPECT_EQ(h.max_request_body, std::nullopt);
   EXPECT_EQ(h.request_headers_timeout, Duration(10000));
+  EXPECT_EQ(h.request_body_timeout, Duration(60000));
   EXPECT_EQ(h.max_hops, 10u);
   EXPECT_TRUE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
@@ -1217,7 +1220,8 @@ TEST_P(HttpOnlyKey, IsAnErrorOnATcpListener) {
 INSTANTIATE_TEST_SUITE_P(All, HttpOnlyKey,
                          ::testing::Values("routes", "tracing", "max_request_headers_kb",
                                            "max_headers", "max_request_line_kb", "max_request_body",
-                                           "request_headers_timeout", "max_hops"));
+                                           "request_headers_timeout", "request_body_timeout",
+                                           "max_hops"));
 
 TEST(LoaderHttp, RoutesOnATcpListenerWithoutClusterIsOneError) {
   // It was meant to be an http listener; "missing cluster" would be noise.
@@ -1293,6 +1297,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be greater than 0"},
         HttpCase{"    request_headers_timeout: 10\n", 9, 30, "listeners[0].request_headers_timeout",
                  "(missing unit)"},
+        HttpCase{"    request_body_timeout: 0ms\n", 9, 27, "listeners[0].request_body_timeout",
+                 "must be greater than 0"},
+        HttpCase{"    request_body_timeout: [1s]\n", 9, 27, "listeners[0].request_body_timeout",
+                 "expected a duration"},
         HttpCase{"    idle_timeout: 0s\n", 9, 19, "listeners[0].idle_timeout",
                  "must be greater than 0"},
         HttpCase{"    max_hop: 3\n", 9, 5, "listeners[0].max_hop",
