@@ -1,4 +1,5 @@
 #include "pilotfish/admin/admin_server.h"
+#include "pilotfish/net/close.h"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/read_until.hpp>
@@ -136,7 +137,7 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
     timer_.cancel();
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    net::close(socket_);
   }
 
  private:
@@ -199,8 +200,7 @@ std::error_code AdminServer::listen(const net::SocketAddress& address, std::stri
 }
 
 void AdminServer::stop() {
-  boost::system::error_code ec;
-  acceptor_.close(ec);
+  net::close(acceptor_);
   auto live = live_;  // finish() erases from live_
   for (auto* c : live) c->finish();
 }
@@ -208,7 +208,8 @@ void AdminServer::stop() {
 void AdminServer::acceptOne() {
   if (!acceptor_.is_open()) return;
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted) return;
+    // Closed: aborted, or (io_uring build, net::close) failed on the placeholder.
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) std::make_shared<Connection>(*this, std::move(s))->start();
     if (ec) {
       // Descriptor exhaustion etc.: retry shortly instead of spinning.

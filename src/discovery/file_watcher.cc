@@ -13,12 +13,13 @@
 
 #include <array>
 #include <cstring>
-#include <string_view>
 #include <memory>
+#include <string_view>
 
 #include "discovery/cache_file.h"
 #include "pilotfish/discovery/watcher.h"
 #include "pilotfish/net/address.h"
+#include "pilotfish/net/close.h"
 
 namespace pilotfish::discovery {
 
@@ -108,8 +109,7 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
 
   void stop() override {
     stopped_ = true;
-    boost::system::error_code ec;
-    inotify_.close(ec);
+    net::close(inotify_);
     debounce_.cancel();
     retry_.cancel();
     safety_.cancel();
@@ -134,8 +134,7 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
       retryWatch();
       return;
     }
-    boost::system::error_code ec;
-    inotify_.close(ec);
+    net::close(inotify_);
     inotify_.assign(fd);
     readEvents();
   }
@@ -171,8 +170,7 @@ class FileWatcher : public Watcher, public std::enable_shared_from_this<FileWatc
           }
           if (relevant || dir_gone) self->scheduleReread();
           if (dir_gone) {
-            boost::system::error_code ignored;
-            self->inotify_.close(ignored);
+            net::close(self->inotify_);
             self->retryWatch();
             return;
           }

@@ -1,4 +1,5 @@
 #include "discovery/http_client.h"
+#include "pilotfish/net/close.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -293,7 +294,7 @@ class HttpClientImpl final : public HttpClient,
     boost::system::error_code ignored;
     tls_.reset();
     resolver_.cancel();
-    socket_.close(ignored);
+    net::close(socket_);
     connected_ = false;
     in_.clear();
   }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "pilotfish/http/h1_forward.h"
+#include "pilotfish/net/close.h"
 
 namespace pilotfish::http {
 
@@ -26,10 +27,7 @@ uint64_t micros(Clock::duration d) {
 }
 
 void abortSocket(tcp::socket& s) {
-  boost::system::error_code ec;
-  if (!s.is_open()) return;
-  s.set_option(asio::socket_base::linger(true, 0), ec);
-  s.close(ec);
+  net::close(s, /*abort=*/true);
 }
 
 bool wouldBlock(const boost::system::error_code& ec) {
@@ -643,7 +641,7 @@ void H1Session::connectTo(std::size_t index) {
   tcp::endpoint target;
   std::memcpy(target.data(), ep.address.data(), ep.address.length);
   boost::system::error_code ec;
-  if (up_.is_open()) up_.close(ec);
+  net::close(up_);
   up_.open(target.protocol(), ec);
   if (ec) {
     onConnectFailed(index, false);
@@ -787,12 +785,7 @@ void H1Session::onUpstreamOpen() {
 void H1Session::resetUpstream(bool abortive) {
   if (up_state_ == Up::kOpen) proxy_.worker_.clusters[cluster_].stats->cx_active.dec();
   up_tls_.reset();  // never closes the fd; the socket is closed below
-  if (abortive) {
-    abortSocket(up_);
-  } else {
-    boost::system::error_code ec;
-    up_.close(ec);
-  }
+  net::close(up_, abortive);
   ++up_gen_;  // handlers of the old connection ignore what they see
   up_state_ = Up::kNone;
   up_reading_ = up_write_wait_ = up_read_wait_ = false;
@@ -1308,15 +1301,10 @@ void H1Session::close(bool forced) {
     finishLog();
   }
   closed_ = true;
-  boost::system::error_code ec;
   down_timer_.cancel();
   up_timer_.cancel();
   if (up_state_ != Up::kNone) resetUpstream(forced || !resp_done_);
-  if (forced) {
-    abortSocket(down_);
-  } else {
-    down_.close(ec);
-  }
+  net::close(down_, forced);
   auto& ls = proxy_.listener_stats_;
   ls.active.dec();
   ls.closed.inc();
@@ -1416,8 +1404,7 @@ void H1Session::onUpstreamTimer() {
   if (up_state_ == Up::kConnecting && now >= connect_deadline_) {
     connect_timed_out_ = true;
     connect_deadline_ = kNever;
-    boost::system::error_code ec;
-    up_.close(ec);  // completes the connect with operation_aborted -> onConnectFailed
+    net::close(up_);  // completes the connect with an error -> onConnectFailed
     return;
   }
   if (phase_ != Phase::kExchange) return;

@@ -1,4 +1,5 @@
 #include "pilotfish/net/listener.h"
+#include "pilotfish/net/close.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,9 +54,8 @@ void Listener::start() {
 
 void Listener::stop() {
   stopped_ = true;
-  boost::system::error_code ignored;
   pause_timer_.cancel();
-  acceptor_.close(ignored);
+  net::close(acceptor_);
 }
 
 void Listener::acceptOne() {

@@ -1,4 +1,5 @@
 #include "tcp/tcp_session.h"
+#include "pilotfish/net/close.h"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -17,10 +18,7 @@ uint64_t micros(Clock::duration d) {
 }
 // Closes with an RST instead of a FIN: tells the peer the stream ended abnormally.
 void abortSocket(tcp::socket& s) {
-  boost::system::error_code ec;
-  if (!s.is_open()) return;
-  s.set_option(asio::socket_base::linger(true, 0), ec);
-  s.close(ec);
+  net::close(s, /*abort=*/true);
 }
 }  // namespace
 
@@ -67,7 +65,7 @@ void TcpSession::connectTo(std::size_t index) {
   tcp::endpoint target;
   std::memcpy(target.data(), ep.address.data(), ep.address.length);
   boost::system::error_code ec;
-  if (up_.is_open()) up_.close(ec);
+  net::close(up_);
   up_.open(target.protocol(), ec);
   if (ec) {
     onConnectFailed(index, false);
@@ -81,8 +79,7 @@ void TcpSession::connectTo(std::size_t index) {
   timer_.async_wait([this, self](boost::system::error_code tec) {
     if (tec || closed_ || !connecting_) return;
     connect_timed_out_ = true;
-    boost::system::error_code ignored;
-    up_.close(ignored);  // completes the connect with operation_aborted
+    net::close(up_);  // completes the connect with an error
   });
   up_.async_connect(target, [this, self, index](boost::system::error_code cec) {
     connecting_ = false;
@@ -256,15 +253,9 @@ void TcpSession::onEof(Pump& p) {
 void TcpSession::close(bool forced) {
   if (closed_) return;
   closed_ = true;
-  boost::system::error_code ec;
   timer_.cancel();
-  if (forced) {
-    abortSocket(down_);
-    abortSocket(up_);
-  } else {
-    down_.close(ec);
-    up_.close(ec);
-  }
+  net::close(down_, forced);
+  net::close(up_, forced);
   if (upstream_open_) proxy_.cluster_.stats->cx_active.dec();
   auto& ls = proxy_.stats_;
   ls.active.dec();
