@@ -276,6 +276,7 @@ void writeListener(core::JsonWriter& w, const ListenerConfig& l) {
     }
     writeDuration(w, "request_headers_timeout", h.request_headers_timeout);
     writeDuration(w, "request_body_timeout", h.request_body_timeout);
+    writeDuration(w, "response_send_timeout", h.response_send_timeout);
     w.field("max_hops", static_cast<uint64_t>(h.max_hops));
     w.key("routes");
     w.beginArray();

@@ -142,6 +142,7 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "max_request_body",
                                               "request_headers_timeout",
                                               "request_body_timeout",
+                                              "response_send_timeout",
                                               "max_hops"};
 // The keys of kListenerKeys that only an http listener may have.
 constexpr std::string_view kListenerHttpKeys[] = {"routes",
@@ -152,6 +153,7 @@ constexpr std::string_view kListenerHttpKeys[] = {"routes",
                                                   "max_request_body",
                                                   "request_headers_timeout",
                                                   "request_body_timeout",
+                                                  "response_send_timeout",
                                                   "max_hops"};
 constexpr std::string_view kListenerNotSupported[] = {"tls"};
 constexpr std::string_view kProtocolsSupported[] = {"tcp", "http"};
@@ -1253,6 +1255,9 @@ class Builder {
     }
     if (auto v = m.get("request_body_timeout")) {
       if (auto d = detail::readDuration(diag_, *v, true)) h.request_body_timeout = *d;
+    }
+    if (auto v = m.get("response_send_timeout")) {
+      if (auto d = detail::readDuration(diag_, *v, true)) h.response_send_timeout = *d;
     }
     if (auto v = m.get("max_hops")) {
       if (auto n = detail::readInt(diag_, *v, 1, kMaxHops)) h.max_hops = static_cast<uint32_t>(*n);

@@ -164,6 +164,10 @@ void H1Session::armWaits() {
                    });
   }
   if (clientPending() != 0 && !down_writable_ && !down_write_wait_) {
+    if (send_deadline_ == kNever) {
+      send_deadline_ = Clock::now() + proxy_.cfg_.http.response_send_timeout;
+      scheduleClientTimer();
+    }
     down_write_wait_ = true;
     down_.async_wait(tcp::socket::wait_write,
                      [this, self = shared_from_this()](boost::system::error_code ec) {
@@ -319,6 +323,7 @@ bool H1Session::writeClient() {
     proxy_.listener_stats_.tx_bytes.inc(n);
     progress = true;
   }
+  if (progress) send_deadline_ = kNever;  // the client reads: the deadline runs from a block
   if (dout_sent_ == dout_.size()) {
     dout_.clear();
     dout_sent_ = 0;
@@ -1322,6 +1327,11 @@ void H1Session::close(bool forced) {
 
 void H1Session::armClientTimer(Clock::time_point deadline) {
   down_deadline_ = deadline;
+  scheduleClientTimer();
+}
+
+void H1Session::scheduleClientTimer() {
+  const Clock::time_point deadline = std::min(down_deadline_, send_deadline_);
   if (deadline == kNever || closed_) return;
   if (down_timer_waits_ > 0 && down_timer_expiry_ <= deadline) return;
   down_timer_.expires_at(deadline);
@@ -1330,13 +1340,27 @@ void H1Session::armClientTimer(Clock::time_point deadline) {
   down_timer_.async_wait([this, self = shared_from_this()](boost::system::error_code ec) {
     --down_timer_waits_;
     if (closed_ || ec == asio::error::operation_aborted) return;
-    if (Clock::now() >= down_deadline_) {
+    const auto now = Clock::now();
+    if (now >= send_deadline_) {
+      onSendTimeout();
+      if (!closed_) drive();
+    } else if (now >= down_deadline_) {
       onClientTimer();
       drive();
-    } else if (down_deadline_ != kNever && down_timer_waits_ == 0) {
-      armClientTimer(down_deadline_);
+    } else if (down_timer_waits_ == 0) {
+      scheduleClientTimer();
     }
   });
+}
+
+void H1Session::onSendTimeout() {
+  send_deadline_ = kNever;
+  // The client has taken nothing for response_send_timeout: free the upstream and the buffers.
+  if (phase_ == Phase::kLinger) {
+    close(false);
+    return;
+  }
+  abortClient(ProxyError::kResponseSendTimeout);
 }
 
 void H1Session::onClientTimer() {

@@ -136,6 +136,9 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool idempotent() const;
 
   void armClientTimer(Clock::time_point deadline);
+  /// Arms the client timer for the earlier of down_deadline_ and send_deadline_.
+  void scheduleClientTimer();
+  void onSendTimeout();
   void onClientTimer();
   void armUpstreamTimer();
   void onUpstreamTimer();
@@ -146,6 +149,8 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   boost::asio::steady_timer down_timer_;
   boost::asio::steady_timer up_timer_;
   Clock::time_point down_deadline_{Clock::time_point::max()};
+  /// Set while response bytes wait for a client that takes none (response_send_timeout).
+  Clock::time_point send_deadline_{Clock::time_point::max()};
   Clock::time_point down_timer_expiry_{Clock::time_point::max()};
   int down_timer_waits_ = 0;
   int up_timer_waits_ = 0;

@@ -21,6 +21,7 @@ std::string_view proxyErrorToken(ProxyError e) noexcept {
     case ProxyError::kDnsFailure: return "dns_failure";
     case ProxyError::kBadUpstreamHost: return "bad_upstream_host";
     case ProxyError::kRequestBodyTimeout: return "request_body_timeout";
+    case ProxyError::kResponseSendTimeout: return "response_send_timeout";
     case ProxyError::kCount: break;
   }
   return "";

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <thread>
 
 #include "integration/harness/harness.h"
 
@@ -833,6 +834,49 @@ TEST(HttpProxy, StalledRequestBodyGets408AfterRequestBodyTimeout) {
   ASSERT_EQ(rs2.size(), 1u) << shown(got2);
   EXPECT_EQ(rs2[0].status, 200);
   EXPECT_EQ(pf.metric(errorMetric("request_body_timeout")), 1);
+}
+
+// must-survive row 17 (slow read, zero window): a client that stops reading a big response is
+// reset after response_send_timeout, and the upstream connection is let go; a slow reader that
+// keeps taking bytes is never cut.
+TEST(HttpProxy, ClientThatStopsReadingIsResetAfterResponseSendTimeout) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port(), "    response_send_timeout: 1s\n"));
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  // 64 MiB: far more than the socket buffers and pilotfish's 64 KiB can hold.
+  ASSERT_TRUE(c.sendAll(request("GET", "/bytes/67108864", "", "", false)));
+  auto t0 = Clock::now();
+  ASSERT_EQ(pf.waitMetric(
+                errorMetric("response_send_timeout"), [](double v) { return v >= 1; }, 8s),
+            1)
+      << "a client that reads nothing was not cut";
+  EXPECT_GE(msSince(t0), 900);
+  EXPECT_EQ(pf.metric("pilotfish_http_responses_aborted_total{listener=\"web\"}"), 1);
+  // What was queued before the reset may be read; then the connection ends abnormally.
+  std::string got;
+  EXPECT_EQ(c.waitClosed(5s, &got), ReadEnd::kReset);
+  EXPECT_LT(got.size(), 67108864u);
+
+  // A slow reader: 256 KiB every 100 ms, a 16 MiB body, never a 1 s pause.
+  TcpClient d;
+  ASSERT_EQ(d.connect(port), 0);
+  ASSERT_TRUE(d.sendAll(request("GET", "/bytes/16777216", "", "", true)));
+  std::string body;
+  ReadEnd end = ReadEnd::kTimeout;
+  const auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);  // the pacing of a slow reader, not a synchronisation
+    end = d.recvAtLeast(body, body.size() + 256 * 1024, 2s);
+    if (end != ReadEnd::kData && end != ReadEnd::kTimeout) break;
+  }
+  EXPECT_EQ(end, ReadEnd::kEof);
+  auto rs = parseResponses(body);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].body.size(), 16777216u);
+  EXPECT_EQ(pf.metric(errorMetric("response_send_timeout")), 1);
 }
 
 TEST(HttpProxy, IdleKeepaliveConnectionClosesWithoutAnswer) {

@@ -222,6 +222,9 @@ struct HttpListenerConfig {
   /// Longest wait for the next byte of a request body that pilotfish is ready to read; else
   /// 408 (or, after the response head, the connection is aborted). Slow-body attacks.
   Duration request_body_timeout{60000};
+  /// Longest a client may take none of the response bytes waiting for it (slow or stalled
+  /// reader, zero window); then its connection is reset.
+  Duration response_send_timeout{60000};
   uint32_t max_hops = 10;           ///< x-pilotfish-hops above this is 508
   std::vector<RouteConfig> routes;  ///< first match wins; no match is 404
   TracingConfig tracing;  ///< top-level values, overridden key by key by the listener's block

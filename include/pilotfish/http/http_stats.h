@@ -51,6 +51,7 @@ enum class ProxyError : uint8_t {
   kDnsFailure,             ///< 503: a dynamic_host name did not resolve
   kBadUpstreamHost,        ///< 400: the request's host is not a valid upstream name
   kRequestBodyTimeout,     ///< 408: request_body_timeout (the client stopped sending its body)
+  kResponseSendTimeout,    ///< (reset) response_send_timeout: the client stopped reading
   kCount
 };
 

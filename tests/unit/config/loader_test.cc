@@ -984,6 +984,7 @@ listeners:
     max_request_body: 10MiB
     request_headers_timeout: 5s
     request_body_timeout: 20s
+    response_send_timeout: 25s
     max_hops: 255
     routes:
       - match:
@@ -1047,6 +1048,7 @@ TEST(LoaderHttp, FullExampleParsesToTheStructs) {
   EXPECT_EQ(h.max_request_body, std::optional<uint64_t>(10u << 20));
   EXPECT_EQ(h.request_headers_timeout, Duration(5000));
   EXPECT_EQ(h.request_body_timeout, Duration(20000));
+  EXPECT_EQ(h.response_send_timeout, Duration(25000));
   EXPECT_EQ(h.max_hops, 255u);
   // The listener's block replaces sample_rate; the keys it leaves out come from the top level.
   EXPECT_FALSE(h.tracing.propagate_b3);
@@ -1124,6 +1126,7 @@ TEST(LoaderHttp, DefaultsWithOnlyACluster) {
   EXPECT_EQ(h.max_request_body, std::nullopt);
   EXPECT_EQ(h.request_headers_timeout, Duration(10000));
   EXPECT_EQ(h.request_body_timeout, Duration(60000));
+  EXPECT_EQ(h.response_send_timeout, Duration(60000));
   EXPECT_EQ(h.max_hops, 10u);
   EXPECT_TRUE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
@@ -1221,7 +1224,7 @@ INSTANTIATE_TEST_SUITE_P(All, HttpOnlyKey,
                          ::testing::Values("routes", "tracing", "max_request_headers_kb",
                                            "max_headers", "max_request_line_kb", "max_request_body",
                                            "request_headers_timeout", "request_body_timeout",
-                                           "max_hops"));
+                                           "response_send_timeout", "max_hops"));
 
 TEST(LoaderHttp, RoutesOnATcpListenerWithoutClusterIsOneError) {
   // It was meant to be an http listener; "missing cluster" would be noise.
@@ -1301,6 +1304,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be greater than 0"},
         HttpCase{"    request_body_timeout: [1s]\n", 9, 27, "listeners[0].request_body_timeout",
                  "expected a duration"},
+        HttpCase{"    response_send_timeout: 5\n", 9, 28, "listeners[0].response_send_timeout",
+                 "(missing unit)"},
         HttpCase{"    idle_timeout: 0s\n", 9, 19, "listeners[0].idle_timeout",
                  "must be greater than 0"},
         HttpCase{"    max_hop: 3\n", 9, 5, "listeners[0].max_hop",

@@ -107,7 +107,7 @@ listeners:
       R"("listeners":[{"name":"h","address":"127.0.0.1:4140","protocol":"http","cluster":"c",)"
       R"("idle_timeout":"1h","max_connections":0,"max_request_headers_kb":60,"max_headers":100,)"
       R"("max_request_line_kb":8,"max_request_body":null,"request_headers_timeout":"10s",)"
-      R"("request_body_timeout":"1m","max_hops":10,"routes":[{"match":{"host":null,"host_suffix":null,"path_prefix":null,)"
+      R"("request_body_timeout":"1m","response_send_timeout":"1m","max_hops":10,"routes":[{"match":{"host":null,"host_suffix":null,"path_prefix":null,)"
       R"("path_exact":null,"method":null,"header":[]},"cluster":"c","timeout":null,)"
       R"("prefix_rewrite":null,"host_rewrite":null,"upstream_host_from_request":false,)"
       R"("retries":{"attempts":0,"on":["connect-failure","reset"],"per_try_timeout":null}}],)"
@@ -157,7 +157,7 @@ listeners:
   EXPECT_TRUE(contains(json, R"("max_request_headers_kb":16,"max_headers":50,)"
                              R"("max_request_line_kb":4,"max_request_body":1048576,)"
                              R"("request_headers_timeout":"2s","request_body_timeout":"90s",)"
-                             R"("max_hops":3,)"))
+                             R"("response_send_timeout":"1m","max_hops":3,)"))
       << json;
   EXPECT_TRUE(contains(
       json,
