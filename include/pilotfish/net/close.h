@@ -2,7 +2,7 @@
 // Closing Asio I/O objects (sockets, acceptors, descriptors) that may have operations in flight.
 //
 // With the epoll backend this is a plain close: pending operations complete with
-// operation_aborted. Asio 1.81's io_uring backend cannot do that safely: closing (or releasing)
+// operation_aborted. Boost 1.81's Asio io_uring backend cannot do that safely: closing (or releasing)
 // an object frees its per-object state at once, while its first pending operation is still in
 // the kernel and still queued in that state. The next I/O object registered on the io_context
 // reuses the state; the cancelled operation's completion then lands in the new object's queue,
