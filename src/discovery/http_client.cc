@@ -291,7 +291,6 @@ class HttpClientImpl final : public HttpClient,
   }
 
   void close() {
-    boost::system::error_code ignored;
     tls_.reset();
     resolver_.cancel();
     net::close(socket_);

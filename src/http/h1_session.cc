@@ -26,10 +26,6 @@ uint64_t micros(Clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
-void abortSocket(tcp::socket& s) {
-  net::close(s, /*abort=*/true);
-}
-
 bool wouldBlock(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
@@ -1275,7 +1271,7 @@ void H1Session::abortClient(ProxyError e) {
   proxy_.stats_.aborted.inc();
   releaseUpstream(false);
   finishLog();
-  abortSocket(down_);
+  net::close(down_, /*abort=*/true);
   close(false);
 }
 

@@ -16,10 +16,6 @@ namespace {
 uint64_t micros(Clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
-// Closes with an RST instead of a FIN: tells the peer the stream ended abnormally.
-void abortSocket(tcp::socket& s) {
-  net::close(s, /*abort=*/true);
-}
 }  // namespace
 
 TcpSession::TcpSession(TcpProxy& proxy, tcp::socket&& downstream)
@@ -237,7 +233,7 @@ void TcpSession::onError(Pump& p, bool reading, const boost::system::error_code&
   SPDLOG_DEBUG("listener {}: {} {} error: {}", proxy_.cfg_.name,
                (reading == p.upstream_to_downstream) ? "upstream" : "downstream",
                reading ? "read" : "write", ec.message());
-  abortSocket(reading ? *p.to : *p.from);
+  net::close(reading ? *p.to : *p.from, /*abort=*/true);  // an RST, not a FIN
   bool upstream_failed = reading == p.upstream_to_downstream;
   error_ = upstream_failed ? "upstream_reset" : "downstream_reset";
   close(false);
