@@ -269,8 +269,8 @@ grep -q '"path": *"/headers"' "$ACCESS_LOG" 2>/dev/null ||
 log "probes passed: every target answers 200 with the expected bodies"
 
 # ---- measurements ------------------------------------------------------------------------------
-sum_ticks() { local p s=0; for p in "$@"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
-proxy_ticks() { [[ -n ${PROXY_PIDS[$1]} ]] && sum_ticks ${PROXY_PIDS[$1]} || echo 0; }
+sum_cpu() { local p s=0; for p in "$@"; do s=$((s + $(cpu_ns "$p"))); done; echo "$s"; }
+proxy_cpu() { [[ -n ${PROXY_PIDS[$1]} ]] && sum_cpu ${PROXY_PIDS[$1]} || echo 0; }
 # backend_status: "accepts requests" of the backend nginx so far (this status request included:
 # the difference of two readings is one connection and one request more than came in between).
 backend_status() {
@@ -324,9 +324,9 @@ parse_wrk() {
 measure() {
   local target=$1 scenario=$2 run=$3 st p0 p1 b0 b1 c0 r0 c1 r1 n secs rps p50 p99 err alog=""
   st=$(backend_status); read -r c0 r0 <<<"$st"
-  p0=$(proxy_ticks "$target"); b0=$(sum_ticks $NGINX_PIDS_BACKEND)
+  p0=$(proxy_cpu "$target"); b0=$(sum_cpu $NGINX_PIDS_BACKEND)
   wrk_run "$target" "$scenario" "$DURATION" "$TMP/out"
-  p1=$(proxy_ticks "$target"); b1=$(sum_ticks $NGINX_PIDS_BACKEND)
+  p1=$(proxy_cpu "$target"); b1=$(sum_cpu $NGINX_PIDS_BACKEND)
   st=$(backend_status); read -r c1 r1 <<<"$st"
   read -r n secs rps p50 p99 err < <(parse_wrk "$TMP/out")
   # Every answer wrk counted must have come from the backend, not from the proxy itself.
@@ -343,7 +343,7 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$scenario" "$run" \
     "$n" "$secs" "$rps" "$p50" "$p99" "$((p1 - p0))" "$((b1 - b0))" "$err" "$((c1 - c0 - 1))" \
     "$((r1 - r0 - 1))" "$alog" >>"$RAW"
-  log "run $run/$RUNS  $(printf '%-14s %-6s' "$target" "$scenario") $(printf '%10.0f req/s  p99 %8.0f us' "$rps" "$p99")  proxy ticks $((p1 - p0))"
+  log "run $run/$RUNS  $(printf '%-14s %-6s' "$target" "$scenario") $(printf '%10.0f req/s  p99 %8.0f us' "$rps" "$p99")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 
 warn_if_busy
@@ -354,10 +354,11 @@ done
 : >"$ACCESS_LOG"
 
 # Interleaved: every run measures each scenario on each target back to back, so that a slow phase
-# of the machine hits all targets alike instead of one of them.
+# of the machine hits all targets alike instead of one of them; the order flips on every other run
+# (ordered_targets), so that no target is always measured first.
 for run in $(seq "$RUNS"); do
   for s in "${SCENARIOS[@]}"; do
-    for t in "${TARGETS[@]}"; do measure "$t" "$s" "$run"; check_alive; done
+    for t in $(ordered_targets "$run"); do measure "$t" "$s" "$run"; check_alive; done
   done
 done
 

@@ -126,7 +126,7 @@ TARGETS=(direct haproxy pilotfish)
 RAW="$TMP/raw.tsv"
 : >"$RAW"
 
-proxy_ticks() { [[ -n ${PROXY_PID[$1]} ]] && ticks "${PROXY_PID[$1]}" || echo 0; }
+proxy_cpu() { [[ -n ${PROXY_PID[$1]} ]] && cpu_ns "${PROXY_PID[$1]}" || echo 0; }
 check_alive() {
   local p
   for p in "$REDIS_PID" "$SINK_PID" "$HAPROXY_PID" "$PILOTFISH_PID"; do
@@ -138,34 +138,34 @@ check_alive() {
 redis_run() {
   local target=$1 test=$2 n=$3 pipe=$4 run=$5 name=$2 out p0 p1 b0 b1 line rps p50
   ((pipe > 1)) && name="$test-P$pipe"
-  p0=$(proxy_ticks "$target"); b0=$(ticks "$REDIS_PID")
+  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$REDIS_PID")
   run_child "$TMP/out" "$TMP/redis-benchmark.log" timeout 600 taskset -c "$LOAD_CPUS" \
     redis-benchmark -h 127.0.0.1 -p "${REDIS_PORT[$target]}" -t "$test" -n "$n" -c "$CLIENTS" \
     -P "$pipe" --csv || die "redis-benchmark against $target failed: $(cat "$TMP/redis-benchmark.log")"
   out=$(<"$TMP/out")
-  p1=$(proxy_ticks "$target"); b1=$(ticks "$REDIS_PID")
+  p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$REDIS_PID")
   line=$(grep -i "^\"$test\"" <<<"$out" | head -n 1)
   [[ -n $line ]] || die "unexpected redis-benchmark output: $out"
   rps=$(cut -d, -f2 <<<"$line" | tr -d '"'); p50=$(cut -d, -f5 <<<"$line" | tr -d '"')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$name" "$run" "$n" "$rps" \
     "$((p1 - p0))" "$((b1 - b0))" "$p50" >>"$RAW"
-  log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" "$name") $(printf '%12.0f req/s' "$rps")  proxy ticks $((p1 - p0))"
+  log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" "$name") $(printf '%12.0f req/s' "$rps")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 
 # bulk_run TARGET RUN -> appends one line to $RAW
 bulk_run() {
   local target=$1 run=$2 out p0 p1 b0 b1 secs mbs
-  p0=$(proxy_ticks "$target"); b0=$(ticks "$SINK_PID")
+  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$SINK_PID")
   run_child "$TMP/out" "$TMP/bulk-send.log" timeout 600 taskset -c "$LOAD_CPUS" \
     "$PY" "$BENCH/lib/bulk.py" send 127.0.0.1 "${BULK_PORT[$target]}" "$BULK_BYTES" ||
     die "bulk transfer through $target failed: $(cat "$TMP/bulk-send.log")"
   out=$(<"$TMP/out")
-  p1=$(proxy_ticks "$target"); b1=$(ticks "$SINK_PID")
+  p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$SINK_PID")
   secs=$(sed -n 's/.*"seconds": *\([0-9.eE+-]*\).*/\1/p' <<<"$out")
   mbs=$(awk -v b="$BULK_BYTES" -v s="$secs" 'BEGIN { printf "%.3f", b / s / 1e6 }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" bulk "$run" "$BULK_BYTES" "$mbs" \
     "$((p1 - p0))" "$((b1 - b0))" "" >>"$RAW"
-  log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" bulk) $(printf '%12.1f MB/s ' "$mbs")  proxy ticks $((p1 - p0))"
+  log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" bulk) $(printf '%12.1f MB/s ' "$mbs")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 
 warn_if_busy
@@ -180,14 +180,15 @@ for t in "${TARGETS[@]}"; do
 done
 
 # Interleaved: every run measures each test on each target back to back, so that a slow phase of
-# the machine hits all three targets alike instead of one of them.
+# the machine hits all three targets alike instead of one of them; the order flips on every other
+# run (ordered_targets), so that no target is always measured first.
 for run in $(seq "$RUNS"); do
   for spec in "set 1 $REQUESTS" "get 1 $REQUESTS" "set $PIPELINE $PIPELINE_REQUESTS" \
               "get $PIPELINE $PIPELINE_REQUESTS"; do
     read -r test pipe n <<<"$spec"
-    for t in "${TARGETS[@]}"; do redis_run "$t" "$test" "$n" "$pipe" "$run"; check_alive; done
+    for t in $(ordered_targets "$run"); do redis_run "$t" "$test" "$n" "$pipe" "$run"; check_alive; done
   done
-  for t in "${TARGETS[@]}"; do bulk_run "$t" "$run"; check_alive; done
+  for t in $(ordered_targets "$run"); do bulk_run "$t" "$run"; check_alive; done
 done
 
 # ---- report ------------------------------------------------------------------------------------

@@ -26,14 +26,19 @@ def sink(host, port):
     while True:
         conn, _ = srv.accept()
         with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            total = 0
-            while True:
-                n = conn.recv_into(view)
-                if n == 0:
-                    break
-                total += n
-            conn.sendall(struct.pack("!Q", total))
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                total = 0
+                while True:
+                    n = conn.recv_into(view)
+                    if n == 0:
+                        break
+                    total += n
+                conn.sendall(struct.pack("!Q", total))
+            except OSError:
+                # A connection the peer reset, e.g. the start-up port probe through HAProxy,
+                # which aborts its server side: nothing to answer; wait for the next one.
+                continue
 
 
 def send(host, port, nbytes):

@@ -174,6 +174,23 @@ CLK_TCK=$(getconf CLK_TCK)
 # utime+stime (clock ticks) of a process, all threads: fields 14 and 15 of /proc/PID/stat,
 # counted after the ")" that ends the command name (which may contain spaces).
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# CPU time in nanoseconds a process has run, all its threads: the first field of each
+# /proc/PID/task/*/schedstat (the scheduler's own run-time account). utime+stime above come in
+# 10 ms ticks: 5 % of a 0.2 s measurement, too coarse to compare proxies that differ by less.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+
+# ordered_targets RUN: the TARGETS array in its order on odd runs and reversed on even ones, so
+# that whatever drifts during a run (a neighbour's load, a backend's growing state) does not always
+# favour the target measured first.
+ordered_targets() {
+  local i
+  if (($1 % 2 == 1)); then
+    echo "${TARGETS[@]}"
+  else
+    for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do printf '%s ' "${TARGETS[i]}"; done
+    echo
+  fi
+}
 
 # warn_if_busy: sets LOAD_BEFORE and warns when the machine is not idle.
 warn_if_busy() {

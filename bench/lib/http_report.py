@@ -4,9 +4,10 @@
   http_report.py RAW.tsv META.json OUT.json
 
 RAW.tsv has one line per wrk run:
-  target  scenario  run  requests  seconds  rps  p50_us  p99_us  proxy_ticks  backend_ticks
+  target  scenario  run  requests  seconds  rps  p50_us  p99_us  proxy_cpu_ns  backend_cpu_ns
   socket_errors  backend_connections  backend_requests  access_log_lines
-where *_ticks are utime+stime deltas in clock ticks (proxy: 0 for direct), backend_* are deltas of
+where *_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for
+direct), backend_* are deltas of
 the backend nginx's stub_status (connections accepted, requests served) and access_log_lines is
 empty except for pilotfish-full.
 """
@@ -33,7 +34,6 @@ def fmt_ratio(r):
 
 def main(raw_path, meta_path, out_path):
     meta = json.load(open(meta_path))
-    hz = meta["clock_ticks_per_second"]
     s = meta["settings"]
     scenarios = []  # in first-seen order
     runs = {}       # (scenario, target) -> list of dicts
@@ -43,15 +43,15 @@ def main(raw_path, meta_path, out_path):
             continue
         target, scenario, run = f[0], f[1], int(f[2])
         n = int(f[3])
-        pticks, bticks = int(f[8]), int(f[9])
+        pns, bns = int(f[8]), int(f[9])
         if scenario not in scenarios:
             scenarios.append(scenario)
         runs.setdefault((scenario, target), []).append({
             "run": run, "requests": n, "seconds": float(f[4]), "rps": float(f[5]),
             "p50_us": float(f[6]), "p99_us": float(f[7]),
-            "proxy_cpu_us_per_req": (pticks * 1e6 / hz / n) if target != "direct" else None,
-            "backend_cpu_us_per_req": bticks * 1e6 / hz / n,
-            "proxy_ticks": pticks, "backend_ticks": bticks, "socket_errors": int(f[10]),
+            "proxy_cpu_us_per_req": (pns / 1e3 / n) if target != "direct" else None,
+            "backend_cpu_us_per_req": bns / 1e3 / n,
+            "proxy_cpu_ns": pns, "backend_cpu_ns": bns, "socket_errors": int(f[10]),
             "backend_connections": int(f[11]), "backend_requests": int(f[12]),
             "access_log_lines": int(f[13]) if f[13] else None,
         })

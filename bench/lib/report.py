@@ -4,9 +4,9 @@
   report.py RAW.tsv META.json OUT.json
 
 RAW.tsv has one line per measurement:
-  target  test  run  count  rate  proxy_ticks  backend_ticks  p50_ms
+  target  test  run  count  rate  proxy_cpu_ns  backend_cpu_ns  p50_ms
 where count is requests (redis tests) or bytes (bulk), rate is requests/s or MB/s (10^6 bytes/s),
-*_ticks are utime+stime deltas in clock ticks (proxy: 0 for direct).
+*_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for direct).
 """
 import json
 import statistics
@@ -35,7 +35,6 @@ def fmt_ratio(r):
 
 def main(raw_path, meta_path, out_path):
     meta = json.load(open(meta_path))
-    hz = meta["clock_ticks_per_second"]
     tests = []  # in first-seen order
     runs = {}   # (test, target) -> list of dicts
     for line in open(raw_path):
@@ -44,16 +43,16 @@ def main(raw_path, meta_path, out_path):
             continue
         target, test, run = f[0], f[1], int(f[2])
         count, rate = int(f[3]), float(f[4])
-        pticks, bticks, p50 = int(f[5]), int(f[6]), (float(f[7]) if f[7] else None)
+        pns, bns, p50 = int(f[5]), int(f[6]), (float(f[7]) if f[7] else None)
         if test not in tests:
             tests.append(test)
         per = (1 << 20) if test == "bulk" else 1  # bulk CPU is per MiB, redis CPU per request
         units = count / per
         runs.setdefault((test, target), []).append({
             "run": run, "count": count, "rate": rate,
-            "proxy_cpu_us_per_unit": (pticks * 1e6 / hz / units) if target != "direct" else None,
-            "backend_cpu_us_per_unit": bticks * 1e6 / hz / units,
-            "proxy_ticks": pticks, "backend_ticks": bticks, "p50_latency_ms": p50,
+            "proxy_cpu_us_per_unit": (pns / 1e3 / units) if target != "direct" else None,
+            "backend_cpu_us_per_unit": bns / 1e3 / units,
+            "proxy_cpu_ns": pns, "backend_cpu_ns": bns, "p50_latency_ms": p50,
         })
 
     def med(test, target, key):

@@ -1,5 +1,6 @@
 #include "pilotfish/net/listener.h"
 #include "pilotfish/net/close.h"
+#include "pilotfish/net/recv.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -64,6 +65,7 @@ void Listener::acceptOne() {
     if (!ec) {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
+      enableInq(socket);
       on_accept_(std::move(socket), peer_);
       acceptOne();
       return;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "pilotfish/net/recv.h"
 #include "pilotfish/tcp/tcp_proxy.h"
 
 namespace pilotfish::tcp {
@@ -42,14 +43,17 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
     std::size_t begin = 0;  ///< unsent bytes are buf[begin, end)
     std::size_t end = 0;
     bool done = false;       ///< EOF read and propagated as a shutdown(SHUT_WR)
-    bool last_full = false;  ///< the last read filled the buffer: read again directly
     bool upstream_to_downstream;
+    bool more = false;  ///< the kernel said `from` holds more: read it directly (recvSome)
+    TcpSession* owner = nullptr;
+    net::RecvOp recv;  ///< reads `from` (no EAGAIN read: see net/recv.h)
   };
 
   void connectTo(std::size_t index);
   void onConnectFailed(std::size_t index, bool timed_out);
   void startPumps();
   void pump(Pump& p);
+  static void onRecv(void* pump, const boost::system::error_code& ec, std::size_t n, bool more);
   void received(Pump& p, std::size_t n);
   void onEof(Pump& p);
   void onError(Pump& p, bool reading, const boost::system::error_code& ec);
