@@ -78,6 +78,21 @@ void H1Session::start(const tcp::endpoint& peer) {
   down_.non_blocking(true, ec);  // TCP_NODELAY was set by the listener
   if (proxy_.worker_.draining) closing_ = true;
   armClientTimer(conn_start_ + proxy_.cfg_.idle_timeout);
+  // A client that connects to send a request has usually sent it by the time it is accepted:
+  // read it now. Through the reactor that first read would complete only after another whole
+  // turn of the event loop (a posted completion: one more epoll_wait per connection).
+  if (din_.prepare(4096, clientReadCap()) != 0) {
+    bool more = false;
+    const std::size_t n = net::recvSome(down_, din_.writePtr(), din_.room(), ec, more);
+    if (n != 0) {
+      din_.commit(n);
+      ls.rx_bytes.inc(n);
+    } else if (ec == asio::error::eof) {
+      down_eof_ = true;
+    } else if (ec != asio::error::would_block) {
+      down_eof_ = down_reset_ = true;
+    }
+  }
   drive();
 }
 
@@ -194,29 +209,34 @@ void H1Session::armWaits() {
 // --------------------------------------------------------------------------------------------
 // Client side.
 
+std::size_t H1Session::clientReadCap() const {
+  return phase_ == Phase::kHead ? proxy_.limits_.max_head_bytes + HttpProxy::kReadSize
+                                : HttpProxy::kReadSize;
+}
+
 void H1Session::startClientRead() {
-  const std::size_t max_cap = phase_ == Phase::kHead
-                                  ? proxy_.limits_.max_head_bytes + HttpProxy::kReadSize
-                                  : HttpProxy::kReadSize;
   if (phase_ == Phase::kLinger) din_.clear();
-  if (din_.prepare(4096, max_cap) == 0) return;
+  if (din_.prepare(4096, clientReadCap()) == 0) return;
   down_reading_ = true;
   din_.pin(true);
-  down_.async_read_some(
-      asio::buffer(din_.writePtr(), din_.room()),
-      [this, self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-        down_reading_ = false;
-        din_.pin(false);
-        if (closed_) return;
-        if (ec) {
-          down_eof_ = true;
-          if (ec != asio::error::eof) down_reset_ = true;
-        } else {
-          din_.commit(n);
-          proxy_.listener_stats_.rx_bytes.inc(n);
-        }
-        drive();
-      });
+  down_recv_.start(down_, din_.writePtr(), din_.room(), shared_from_this(),
+                   &H1Session::onClientRecv, this);
+}
+
+void H1Session::onClientRecv(void* ctx, const boost::system::error_code& ec, std::size_t n,
+                             bool /*more*/) {
+  auto& self = *static_cast<H1Session*>(ctx);
+  self.down_reading_ = false;
+  self.din_.pin(false);
+  if (self.closed_) return;
+  if (ec) {
+    self.down_eof_ = true;
+    if (ec != asio::error::eof) self.down_reset_ = true;
+  } else {
+    self.din_.commit(n);
+    self.proxy_.listener_stats_.rx_bytes.inc(n);
+  }
+  self.drive();
 }
 
 bool H1Session::processClient() {
@@ -667,6 +687,7 @@ void H1Session::connectTo(std::size_t index) {
           boost::system::error_code ignored;
           up_.set_option(tcp::no_delay(true), ignored);
           up_.non_blocking(true, ignored);
+          net::enableInq(up_);
           if (const auto& ctx = proxy_.worker_.tls[cluster_]) {
             // The handshake runs under the same connect_timeout.
             up_tls_ = std::make_unique<tls::TlsConnection>(*ctx, up_.native_handle(), tls_cache_,
@@ -888,23 +909,26 @@ void H1Session::startUpstreamRead() {
   if (uin_.prepare(4096, max_cap) == 0) return;
   up_reading_ = true;
   uin_.pin(true);
-  up_.async_read_some(asio::buffer(uin_.writePtr(), uin_.room()),
-                      [this, self = shared_from_this(), gen = up_gen_](boost::system::error_code ec,
-                                                                       std::size_t n) {
-                        if (closed_ || gen != up_gen_)
-                          return;  // that connection is gone; so is its read
-                        up_reading_ = false;
-                        uin_.pin(false);
-                        if (ec) {
-                          up_eof_ = true;
-                          if (ec != asio::error::eof) up_error_ = true;
-                        } else {
-                          uin_.commit(n);
-                          resp_bytes_ += n;
-                          proxy_.worker_.clusters[cluster_].stats->rx_bytes.inc(n);
-                        }
-                        drive();
-                      });
+  up_read_gen_ = up_gen_;
+  up_recv_.start(up_, uin_.writePtr(), uin_.room(), shared_from_this(), &H1Session::onUpstreamRecv,
+                 this);
+}
+
+void H1Session::onUpstreamRecv(void* ctx, const boost::system::error_code& ec, std::size_t n,
+                               bool /*more*/) {
+  auto& self = *static_cast<H1Session*>(ctx);
+  if (self.closed_ || self.up_read_gen_ != self.up_gen_) return;  // that connection is gone
+  self.up_reading_ = false;
+  self.uin_.pin(false);
+  if (ec) {
+    self.up_eof_ = true;
+    if (ec != asio::error::eof) self.up_error_ = true;
+  } else {
+    self.uin_.commit(n);
+    self.resp_bytes_ += n;
+    self.proxy_.worker_.clusters[self.cluster_].stats->rx_bytes.inc(n);
+  }
+  self.drive();
 }
 
 bool H1Session::processUpstream() {

@@ -23,6 +23,7 @@
 #include "pilotfish/http/h1_request_parser.h"
 #include "pilotfish/http/h1_response_parser.h"
 #include "pilotfish/http/http_proxy.h"
+#include "pilotfish/net/recv.h"
 
 namespace pilotfish::http {
 
@@ -91,9 +92,14 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
 
   void drive();
   void startClientRead();
+  std::size_t clientReadCap() const;  ///< how far the client buffer may grow in this phase
+  static void onClientRecv(void* self, const boost::system::error_code& ec, std::size_t n,
+                           bool more);
   bool processClient();
   bool writeUpstream();
   void startUpstreamRead();
+  static void onUpstreamRecv(void* self, const boost::system::error_code& ec, std::size_t n,
+                             bool more);
   std::size_t upstreamBufferLimit() const;
   bool tlsReadUpstream();
   void tlsHandshake();
@@ -183,6 +189,9 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   bool log_pending_ = false;  ///< an access-log entry is owed for the current request
   bool local_close_ = false;  ///< close after the proxy-made response
   uint32_t up_gen_ = 0;       ///< bumped whenever up_ is closed or pooled (stale handlers)
+  uint32_t up_read_gen_ = 0;  ///< up_gen_ when the pending upstream read started
+  net::RecvOp down_recv_;     ///< reads (no EAGAIN read per message: net/recv.h)
+  net::RecvOp up_recv_;
   Clock::time_point conn_start_;
 
   // Client side.

@@ -3,11 +3,13 @@
 #include <boost/asio/detail/config.hpp>
 
 #if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#  include <boost/asio/detail/epoll_reactor.hpp>
 #  include <boost/asio/detail/reactor.hpp>
 #  include <boost/asio/detail/reactor_op.hpp>
 #  include <boost/asio/detail/socket_ops.hpp>
 #  include <boost/asio/error.hpp>
 #  include <netinet/in.h>
+#  include <sys/epoll.h>
 #  include <netinet/tcp.h>
 #  include <sys/socket.h>
 #  include <sys/uio.h>
@@ -36,18 +38,15 @@ struct SocketAccess : asio::ip::tcp::socket {
   }
 };
 
-// Every worker runs one io_context on one thread: look its reactor up once per thread, not
-// once per read (use_service takes the registry's mutex).
-asio::detail::reactor& reactorOf(asio::ip::tcp::socket& s) {
-  thread_local asio::execution_context* context = nullptr;
-  thread_local asio::detail::reactor* reactor = nullptr;
-  auto& ctx = asio::query(s.get_executor(), asio::execution::context);
-  if (&ctx != context) {
-    reactor = &asio::use_service<asio::detail::reactor>(ctx);
-    context = &ctx;
+// The events epoll last reported for a descriptor: Asio keeps them in the descriptor state's
+// operation result while it performs that descriptor's operations (and ORs in newer ones while
+// they wait to run). The C-style cast converts to the (private) base class as static_cast would.
+struct OperationAccess : asio::detail::scheduler_operation {
+  static unsigned int result(asio::detail::epoll_reactor::per_descriptor_data ds) {
+    auto* op = (asio::detail::scheduler_operation*)ds;  // NOLINT: inaccessible base
+    return op->*(&OperationAccess::task_result_);
   }
-  return *reactor;
-}
+};
 
 // The TCP_CM_INQ answer: bytes still queued after this read (1 at least while a FIN is
 // unread); -1 when the kernel did not say.
@@ -63,21 +62,23 @@ int bytesLeft(msghdr& msg) {
   return -1;
 }
 
-// One recvmsg: n > 0, or 0 with ec = would_block, eof or the error.
+// One recvmsg: n > 0, or 0 with ec = would_block, eof or the error. `left` is the kernel's
+// TCP_INQ answer (-1: none).
 std::size_t receive(int fd, void* data, std::size_t size, boost::system::error_code& ec,
-                    bool& more) {
+                    bool& more, int& left) {
   iovec iov{data, size};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   more = false;
+  left = -1;
   for (;;) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     const ssize_t n = ::recvmsg(fd, &msg, 0);
     if (n > 0) {
-      const int left = bytesLeft(msg);
+      left = bytesLeft(msg);
       more = left < 0 ? static_cast<std::size_t>(n) == size : left > 0;
       ec = boost::system::error_code();
       return static_cast<std::size_t>(n);
@@ -100,13 +101,15 @@ std::size_t receive(int fd, void* data, std::size_t size, boost::system::error_c
 
 std::size_t recvSome(asio::ip::tcp::socket& s, void* data, std::size_t size,
                      boost::system::error_code& ec, bool& more) noexcept {
-  return receive(s.native_handle(), data, size, ec, more);
+  int left;
+  return receive(s.native_handle(), data, size, ec, more, left);
 }
 
 struct RecvOp::Impl : asio::detail::reactor_op {
   Impl() : reactor_op(boost::system::error_code(), &Impl::perform, &Impl::complete) {}
 
   int fd = -1;
+  asio::detail::epoll_reactor::per_descriptor_data descriptor = nullptr;
   void* data = nullptr;
   std::size_t size = 0;
   std::shared_ptr<void> keep;
@@ -117,16 +120,24 @@ struct RecvOp::Impl : asio::detail::reactor_op {
   bool orphan = false;  ///< a newer start() took over; free this one when the reactor lets go
 
   // Called by the reactor: speculatively from start_op while it believes the socket readable,
-  // and on each readiness edge. When the kernel says nothing is left (TCP_INQ), the reactor is
-  // told the socket is exhausted and stops trying the next receive until its next edge.
+  // and on each readiness edge. It reports the socket exhausted — so that the reactor stops
+  // trying the next receive until its next edge — only when nothing can be waiting without an
+  // edge to come: the kernel said no byte and no FIN is left (TCP_INQ), and the events epoll
+  // reported carry no error or hang-up (an RST that arrived with the data is not counted by
+  // TCP_INQ; it shows there, and stays shown once it happened). Anything that arrives after
+  // epoll reported the socket raises a new edge.
   static status perform(reactor_op* base) {
     auto* o = static_cast<Impl*>(base);
     boost::system::error_code ec;
-    const std::size_t n = receive(o->fd, o->data, o->size, ec, o->more);
+    int left;
+    const std::size_t n = receive(o->fd, o->data, o->size, ec, o->more, left);
     if (ec == asio::error::would_block) return not_done;
     o->ec_ = ec;
     o->bytes_transferred_ = n;
-    return o->more || (ec && ec != asio::error::eof) ? done : done_and_exhausted;
+    if (ec == asio::error::eof) return done_and_exhausted;
+    if (ec || left != 0) return done;
+    const unsigned int events = o->descriptor ? OperationAccess::result(o->descriptor) : ~0u;
+    return (events & (EPOLLERR | EPOLLHUP)) != 0 ? done : done_and_exhausted;
   }
 
   // owner == nullptr: the io_context is being destroyed with this receive queued.
@@ -141,7 +152,9 @@ struct RecvOp::Impl : asio::detail::reactor_op {
       return;
     }
     if (owner == nullptr) return;
-    o->cb(o->ctx, o->ec_, o->bytes_transferred_, o->more);
+    // Copies: the callback may start the next receive, which reuses this state.
+    const boost::system::error_code ec = o->ec_;
+    o->cb(o->ctx, ec, o->bytes_transferred_, o->more);
   }
 };
 
@@ -178,7 +191,15 @@ void RecvOp::start(asio::ip::tcp::socket& s, void* data, std::size_t size,
   o.pending = true;
   auto& impl = SocketAccess::impl(s);
   o.fd = impl.socket_;
-  auto& reactor = reactorOf(s);
+  o.descriptor = impl.reactor_data_;
+  // A RecvOp serves one session, whose sockets all belong to one io_context: look the reactor
+  // up once (use_service takes the registry's mutex), not once per read.
+  auto& io = asio::query(s.get_executor(), asio::execution::context);
+  if (&io != context_) {
+    reactor_ = &asio::use_service<asio::detail::reactor>(io);
+    context_ = &io;
+  }
+  auto& reactor = *static_cast<asio::detail::reactor*>(reactor_);
   // As Asio's own socket service starts a receive: the descriptor must be non-blocking.
   if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
       asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, o.ec_)) {

@@ -11,16 +11,19 @@
 // the read — and counts a pending FIN as one, so that it is read too. When nothing is left the
 // reactor is told the socket is drained, and the next receive is queued without trying; the
 // reactor's next edge (which it remembers even when no operation is queued) completes it.
-// Readiness stays tracked by Asio's reactor itself, so no edge can be lost (decision 0005). A
-// short read alone is not proof: the FIN can already be queued behind the data, with no edge to
-// come. Without TCP_INQ (or its answer) RecvOp behaves as async_read_some.
+// Readiness stays tracked by Asio's reactor itself, so no edge can be lost (decision 0007). A
+// short read alone is not proof: a FIN or an RST can already be queued behind the data, with no
+// edge to come. TCP_INQ counts the FIN; the events epoll reported show the RST. Without TCP_INQ
+// (or its answer) RecvOp never reports the socket drained, and behaves as async_read_some.
 //
 // The io_uring build has no such reactor; there RecvOp is a plain async_read_some.
 //
 // One RecvOp belongs to one owner (a session) and direction; at most one completion is delivered
 // per start(), and only for the newest start(): starting again while an earlier receive is still
 // queued (its socket was closed, its cancellation not yet delivered) silently drops the earlier
-// one's completion. The owner is kept alive by `keep` until the callback has run.
+// one's completion (only after closing that socket: on an open one the older receive would
+// still take bytes). `keep` must own the RecvOp, directly or not (the session that holds it):
+// it keeps both alive until the callback has run.
 //
 // Thread: the thread that runs the socket's io_context.
 
@@ -67,6 +70,8 @@ class RecvOp {
 
  private:
   Impl* cur_ = nullptr;  ///< the newest receive's state; older queued ones free themselves
+  void* context_ = nullptr;  ///< the io_context whose reactor reactor_ is (epoll build)
+  void* reactor_ = nullptr;
 };
 
 }  // namespace pilotfish::net
