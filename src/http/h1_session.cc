@@ -75,7 +75,7 @@ void H1Session::start(const tcp::endpoint& peer) {
   } else {
     client_ip_ = peer.address().to_string();
   }
-  down_.non_blocking(true, ec);  // TCP_NODELAY was set by the listener
+  // The listener hands over a non-blocking socket with TCP_NODELAY set.
   if (proxy_.worker_.draining) closing_ = true;
   armClientTimer(conn_start_ + proxy_.cfg_.idle_timeout);
   // A client that connects to send a request has usually sent it by the time it is accepted:
@@ -217,6 +217,12 @@ std::size_t H1Session::clientReadCap() const {
 void H1Session::startClientRead() {
   if (phase_ == Phase::kLinger) din_.clear();
   if (din_.prepare(4096, clientReadCap()) == 0) return;
+  if (!down_inq_) {
+    // Only a connection that reads more than once gains from TCP_INQ (net/recv.h); one request
+    // per connection saves the system call.
+    net::enableInq(down_);
+    down_inq_ = true;
+  }
   down_reading_ = true;
   din_.pin(true);
   down_recv_.start(down_, din_.writePtr(), din_.room(), shared_from_this(),

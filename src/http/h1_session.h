@@ -191,6 +191,7 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   uint32_t up_gen_ = 0;       ///< bumped whenever up_ is closed or pooled (stale handlers)
   uint32_t up_read_gen_ = 0;  ///< up_gen_ when the pending upstream read started
   net::RecvOp down_recv_;     ///< reads (no EAGAIN read per message: net/recv.h)
+  bool down_inq_ = false;     ///< TCP_INQ enabled on down_
   net::RecvOp up_recv_;
   Clock::time_point conn_start_;
 

@@ -1,6 +1,7 @@
 #include "pilotfish/net/listener.h"
 #include "pilotfish/net/close.h"
 #include "pilotfish/net/recv.h"
+#include "net/asio_access.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,6 +10,9 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,6 +20,26 @@ namespace pilotfish::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+
+namespace {
+
+// accept4 made the descriptor non-blocking. Tell Asio so, instead of the ioctl that
+// socket.non_blocking(true) would make, and that the descriptor is nobody's duplicate, so that
+// closing it needs no EPOLL_CTL_DEL (closing removes it from epoll). assign() assumes the
+// worst of a descriptor it did not create. (epoll build; decision 0007)
+void adoptNonBlocking(tcp::socket& s) {
+#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+  namespace ops = asio::detail::socket_ops;
+  auto& impl = detail::SocketAccess::impl(s);
+  impl.state_ |= ops::user_set_non_blocking | ops::internal_non_blocking;
+  impl.state_ &= ~ops::possible_dup;
+#else
+  boost::system::error_code ec;
+  s.non_blocking(true, ec);
+#endif
+}
+
+}  // namespace
 
 Listener::Listener(asio::io_context& io, std::string name, ListenerStats& stats, AcceptFn on_accept)
     : acceptor_(io),
@@ -39,6 +63,7 @@ std::error_code Listener::bind(const SocketAddress& address, int backlog, std::s
   if (!ec && ep.protocol() == tcp::v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(backlog, ec);
+  if (!ec) acceptor_.non_blocking(true, ec);  // acceptSome() calls accept4 on it directly
   if (ec) {
     if (why) *why = "cannot listen on " + address.toString() + ": " + ec.message();
     boost::system::error_code ignored;
@@ -50,7 +75,7 @@ std::error_code Listener::bind(const SocketAddress& address, int backlog, std::s
 
 void Listener::start() {
   stopped_ = false;
-  acceptOne();
+  acceptSome();
 }
 
 void Listener::stop() {
@@ -59,41 +84,57 @@ void Listener::stop() {
   net::close(acceptor_);
 }
 
-void Listener::acceptOne() {
-  acceptor_.async_accept(peer_, [this](boost::system::error_code ec, tcp::socket socket) {
-    if (stopped_ || ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      enableInq(socket);
-      on_accept_(std::move(socket), peer_);
-      acceptOne();
-      return;
-    }
-    switch (ec.value()) {
-      case EMFILE:
-      case ENFILE:
-      case ENOBUFS:
-      case ENOMEM: {
+// Accepts what is queued now, handing each connection to its session at once (a client's request
+// has usually arrived with it), up to kAcceptBatch per turn; then waits for the listening socket
+// to become readable again. accept4 makes the socket non-blocking in the same system call.
+void Listener::acceptSome() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EINTR) continue;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors or memory: the pending connection stays in the backlog and would
         // make accept fail again at once. Pause instead of spinning; existing connections keep
         // running and free descriptors as they close.
         stats_.accept_paused.inc();
-        SPDLOG_WARN("listener {}: accept failed ({}); pausing {}ms", name_, ec.message(),
+        SPDLOG_WARN("listener {}: accept failed ({}); pausing {}ms", name_, std::strerror(err),
                     kAcceptPause.count());
         pause_timer_.expires_after(kAcceptPause);
         pause_timer_.async_wait([this](boost::system::error_code tec) {
-          if (!tec && !stopped_) acceptOne();
+          if (!tec && !stopped_) acceptSome();
         });
         return;
       }
-      default:
-        // ECONNABORTED and friends: the peer gave up before we accepted; carry on.
-        stats_.accept_errors.inc();
-        SPDLOG_DEBUG("listener {}: accept error {}", name_, ec.message());
-        acceptOne();
-        return;
+      // ECONNABORTED and friends: the peer gave up before we accepted; carry on.
+      stats_.accept_errors.inc();
+      SPDLOG_DEBUG("listener {}: accept error {}", name_, std::strerror(err));
+      continue;
     }
+    tcp::socket socket(acceptor_.get_executor());
+    boost::system::error_code ec;
+    socket.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      stats_.accept_errors.inc();
+      continue;
+    }
+    adoptNonBlocking(socket);
+    socket.set_option(tcp::no_delay(true), ec);
+    tcp::endpoint peer;
+    std::memcpy(peer.data(), &ss, std::min<std::size_t>(len, sizeof ss));
+    peer.resize(len);
+    on_accept_(std::move(socket), peer);
+    if (stopped_) return;
+  }
+  if (stopped_) return;
+  acceptor_.async_wait(tcp::acceptor::wait_read, [this](boost::system::error_code ec) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    acceptSome();
   });
 }
 

@@ -1,5 +1,7 @@
 #include "pilotfish/net/recv.h"
 
+#include "net/asio_access.h"
+
 #include <boost/asio/detail/config.hpp>
 
 #if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
@@ -29,14 +31,6 @@ namespace asio = boost::asio;
 #if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 
 namespace {
-
-// The socket's reactor state is a protected member of asio::basic_socket; a pointer to member
-// named through a derived class reaches it without copying or changing Asio.
-struct SocketAccess : asio::ip::tcp::socket {
-  static auto& impl(asio::ip::tcp::socket& s) {
-    return (s.*(&SocketAccess::impl_)).get_implementation();
-  }
-};
 
 // The events epoll last reported for a descriptor: Asio keeps them in the descriptor state's
 // operation result while it performs that descriptor's operations (and ORs in newer ones while
@@ -189,7 +183,7 @@ void RecvOp::start(asio::ip::tcp::socket& s, void* data, std::size_t size,
   o.cb = cb;
   o.ctx = ctx;
   o.pending = true;
-  auto& impl = SocketAccess::impl(s);
+  auto& impl = detail::SocketAccess::impl(s);
   o.fd = impl.socket_;
   o.descriptor = impl.reactor_data_;
   // A RecvOp serves one session, whose sockets all belong to one io_context: look the reactor

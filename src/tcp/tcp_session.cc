@@ -122,8 +122,8 @@ void TcpSession::onConnectFailed(std::size_t index, bool timed_out) {
 void TcpSession::startPumps() {
   touch();
   boost::system::error_code ec;
-  down_.non_blocking(true, ec);
-  if (!ec) up_.non_blocking(true, ec);
+  up_.non_blocking(true, ec);  // the listener handed over down_ non-blocking already
+  net::enableInq(down_);
   if (ec) {
     close(false);
     return;

@@ -19,8 +19,8 @@ namespace pilotfish::net {
 
 class Listener {
  public:
-  /// Called with each accepted socket and the client's address (from accept(2) itself: no
-  /// getpeername per connection).
+  /// Called with each accepted socket — non-blocking, TCP_NODELAY set — and the client's
+  /// address (from accept(2) itself: no getpeername per connection).
   using AcceptFn =
       std::function<void(boost::asio::ip::tcp::socket&&, const boost::asio::ip::tcp::endpoint&)>;
 
@@ -35,18 +35,19 @@ class Listener {
   /// Closes the listening socket; in-flight accepts complete with operation_aborted.
   void stop();
 
+  /// Connections accepted per turn of the worker's loop at most, before the others run.
+  static constexpr int kAcceptBatch = 16;
   /// How long accepting pauses after EMFILE/ENFILE/ENOBUFS/ENOMEM.
   static constexpr std::chrono::milliseconds kAcceptPause{100};
 
  private:
-  void acceptOne();
+  void acceptSome();
 
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer pause_timer_;
   std::string name_;
   ListenerStats& stats_;
   AcceptFn on_accept_;
-  boost::asio::ip::tcp::endpoint peer_;  // filled by each accept
   bool stopped_ = false;
 };
 
