@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include "pilotfish/http/h1_forward.h"
 #include "pilotfish/net/close.h"
@@ -32,18 +34,68 @@ bool wouldBlock(const boost::system::error_code& ec) {
 
 }  // namespace
 
+namespace {
+
+// Buffers of the first size every connection takes (a full read's worth) are recycled per
+// thread: a worker's connections come and go on its own thread, so a closed connection's
+// buffers serve the next one without malloc, free or the zeroing a std::string would do. Larger
+// buffers (long heads) are rare and go back to the allocator. The cache is bounded so that a
+// burst does not keep its memory for ever.
+constexpr std::size_t kBlock = 16 * 1024;
+constexpr std::size_t kMaxCachedBlocks = 256;  // 4 MiB per thread at most
+
+struct BlockCache {
+  std::vector<char*> free;
+  ~BlockCache() {
+    for (char* p : free) delete[] p;
+  }
+};
+thread_local BlockCache block_cache;
+
+char* allocateBlock(std::size_t n) {
+  if (n == kBlock && !block_cache.free.empty()) {
+    char* p = block_cache.free.back();
+    block_cache.free.pop_back();
+    return p;
+  }
+  return new char[n];  // not zeroed: only bytes written by reads are ever read
+}
+
+void releaseBlock(char* p, std::size_t n) {
+  if (n == kBlock && block_cache.free.size() < kMaxCachedBlocks) {
+    if (block_cache.free.empty()) block_cache.free.reserve(kMaxCachedBlocks);
+    block_cache.free.push_back(p);
+    return;
+  }
+  delete[] p;
+}
+
+}  // namespace
+
+void IoBuffer::release() {
+  if (data_ != nullptr) releaseBlock(data_, cap_);
+  data_ = nullptr;
+  cap_ = begin_ = end_ = 0;
+}
+
 std::size_t IoBuffer::prepare(std::size_t want, std::size_t max_capacity) {
   if (room() >= want || pinned_) return room();
   if (begin_ != 0) {
-    std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+    std::memmove(data_, data_ + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     if (room() >= want) return room();
   }
   // Start at a full read's worth (16 KiB): a 10 KiB response then takes one read, not three.
-  std::size_t cap = std::max({data_.size() * 2, end_ + want, std::size_t{16 * 1024}});
+  std::size_t cap = std::max({cap_ * 2, end_ + want, kBlock});
   cap = std::min(cap, max_capacity);
-  if (cap > data_.size()) data_.resize(cap);
+  if (cap > cap_) {
+    char* grown = allocateBlock(cap);
+    if (end_ != 0) std::memcpy(grown, data_, end_);
+    if (data_ != nullptr) releaseBlock(data_, cap_);
+    data_ = grown;
+    cap_ = cap;
+  }
   return room();
 }
 
