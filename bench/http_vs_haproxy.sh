@@ -400,7 +400,7 @@ print(json.dumps({
     "pinning": {"proxy_cpus": e["PROXY_CPUS"], "load_cpus": e["LOAD_CPUS"],
                 "shared": e["SHARED"] == "1", "note": e["PINNING_NOTE"]},
     "units": {"rate": "requests/s (wrk)", "latency": "microseconds (wrk --latency percentiles)",
-              "cpu": "proxy utime+stime in microseconds per request, all threads/processes"},
+              "cpu": "proxy run time (schedstat) in microseconds per request, all threads/processes"},
     "configs": json.loads(e["CONFIGS"]),
 }))
 EOF

@@ -221,7 +221,7 @@ print(json.dumps({
                  "clients": int(e["CLIENTS"]), "bulk_bytes": int(e["BULK_BYTES"])},
     "pinning": {"proxy_cpus": e["PROXY_CPUS"], "load_cpus": e["LOAD_CPUS"], "note": e["PINNING_NOTE"]},
     "units": {"rate": "req/s for redis tests, MB/s (10^6 bytes/s) for bulk",
-              "cpu": "proxy utime+stime in microseconds per request (redis) or per MiB (bulk)"},
+              "cpu": "proxy run time (schedstat) in microseconds per request (redis) or per MiB (bulk)"},
 }))
 EOF
 echo

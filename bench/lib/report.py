@@ -111,7 +111,7 @@ def main(raw_path, meta_path, out_path):
                      + f"{fmt_ratio(row['ratios']['rate_pilotfish_vs_haproxy']):>12}"
                      + f"{fmt_ratio(row['ratios']['rate_pilotfish_vs_direct']):>11}")
     lines.append("")
-    lines.append("Proxy CPU time, utime+stime (lower is better)")
+    lines.append("Proxy CPU time, run time from schedstat (lower is better)")
     lines.append(hdr)
     for row in results:
         T = row["targets"]

@@ -44,27 +44,42 @@ namespace {
 constexpr std::size_t kBlock = 16 * 1024;
 constexpr std::size_t kMaxCachedBlocks = 256;  // 4 MiB per thread at most
 
+// Trivially destructible, so still readable while and after the cache is destroyed at thread
+// exit: a buffer released later on this thread (a session destroyed with its io_context) goes
+// straight back to the allocator.
+thread_local bool t_block_cache_alive = false;
+
 struct BlockCache {
   std::vector<char*> free;
+  BlockCache() {
+    free.reserve(kMaxCachedBlocks);
+    t_block_cache_alive = true;
+  }
   ~BlockCache() {
+    t_block_cache_alive = false;
     for (char* p : free) delete[] p;
   }
 };
-thread_local BlockCache block_cache;
+
+BlockCache* blockCache() {
+  thread_local BlockCache cache;
+  return t_block_cache_alive ? &cache : nullptr;
+}
 
 char* allocateBlock(std::size_t n) {
-  if (n == kBlock && !block_cache.free.empty()) {
-    char* p = block_cache.free.back();
-    block_cache.free.pop_back();
+  BlockCache* cache = n == kBlock ? blockCache() : nullptr;
+  if (cache != nullptr && !cache->free.empty()) {
+    char* p = cache->free.back();
+    cache->free.pop_back();
     return p;
   }
   return new char[n];  // not zeroed: only bytes written by reads are ever read
 }
 
 void releaseBlock(char* p, std::size_t n) {
-  if (n == kBlock && block_cache.free.size() < kMaxCachedBlocks) {
-    if (block_cache.free.empty()) block_cache.free.reserve(kMaxCachedBlocks);
-    block_cache.free.push_back(p);
+  BlockCache* cache = n == kBlock ? blockCache() : nullptr;
+  if (cache != nullptr && cache->free.size() < kMaxCachedBlocks) {
+    cache->free.push_back(p);
     return;
   }
   delete[] p;
@@ -136,14 +151,7 @@ void H1Session::start(const tcp::endpoint& peer) {
   if (din_.prepare(4096, clientReadCap()) != 0) {
     bool more = false;
     const std::size_t n = net::recvSome(down_, din_.writePtr(), din_.room(), ec, more);
-    if (n != 0) {
-      din_.commit(n);
-      ls.rx_bytes.inc(n);
-    } else if (ec == asio::error::eof) {
-      down_eof_ = true;
-    } else if (ec != asio::error::would_block) {
-      down_eof_ = down_reset_ = true;
-    }
+    if (ec != asio::error::would_block) clientReceived(ec, n);
   }
   drive();
 }
@@ -287,14 +295,18 @@ void H1Session::onClientRecv(void* ctx, const boost::system::error_code& ec, std
   self.down_reading_ = false;
   self.din_.pin(false);
   if (self.closed_) return;
-  if (ec) {
-    self.down_eof_ = true;
-    if (ec != asio::error::eof) self.down_reset_ = true;
-  } else {
-    self.din_.commit(n);
-    self.proxy_.listener_stats_.rx_bytes.inc(n);
-  }
+  self.clientReceived(ec, n);
   self.drive();
+}
+
+void H1Session::clientReceived(const boost::system::error_code& ec, std::size_t n) {
+  if (ec) {
+    down_eof_ = true;
+    if (ec != asio::error::eof) down_reset_ = true;
+  } else {
+    din_.commit(n);
+    proxy_.listener_stats_.rx_bytes.inc(n);
+  }
 }
 
 bool H1Session::processClient() {

@@ -99,6 +99,7 @@ class H1Session : public std::enable_shared_from_this<H1Session> {
   void drive();
   void startClientRead();
   std::size_t clientReadCap() const;  ///< how far the client buffer may grow in this phase
+  void clientReceived(const boost::system::error_code& ec, std::size_t n);  ///< a read's result
   static void onClientRecv(void* self, const boost::system::error_code& ec, std::size_t n,
                            bool more);
   bool processClient();

@@ -1,6 +1,5 @@
 #include "pilotfish/net/listener.h"
 #include "pilotfish/net/close.h"
-#include "pilotfish/net/recv.h"
 #include "net/asio_access.h"
 
 #include <netinet/in.h>
@@ -126,7 +125,8 @@ void Listener::acceptSome() {
     adoptNonBlocking(socket);
     socket.set_option(tcp::no_delay(true), ec);
     tcp::endpoint peer;
-    std::memcpy(peer.data(), &ss, std::min<std::size_t>(len, sizeof ss));
+    len = static_cast<socklen_t>(std::min<std::size_t>(len, peer.capacity()));
+    std::memcpy(peer.data(), &ss, len);
     peer.resize(len);
     on_accept_(std::move(socket), peer);
     if (stopped_) return;

@@ -151,11 +151,12 @@ void TcpSession::armIdleTimer(Clock::duration in) {
 }
 
 // The copy loop. Writes are direct non-blocking calls that wait for writability only after
-// EAGAIN (as HAProxy does). Reads follow what the kernel says is queued (decision 0005):
+// EAGAIN (as HAProxy does). Reads follow what the kernel says is queued (decision 0007):
 //  - while more bytes are queued (bulk), the next read is a direct net::recvSome — no trip
 //    through the reactor per buffer — for up to 16 buffers per turn;
-//  - once the socket is drained (request/response traffic), the next read is a net::RecvOp,
-//    which the reactor queues untried until the socket's next edge: no EAGAIN read.
+//  - once the socket is drained, the next read is a net::RecvOp. After a RecvOp drained it
+//    (request/response traffic) the reactor queues the next one untried until the socket's next
+//    edge: no EAGAIN read; after a direct read drained it, the reactor tries once.
 // At most one buffer per direction is in flight: nothing is read while the buffer still holds
 // unsent bytes, so a slow reader stops the other side being read (backpressure).
 void TcpSession::pump(Pump& p) {
