@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -448,6 +452,14 @@ void H1Session::onRequestHead(std::size_t head_len) {
   req_body_kind_ = req_.body_kind;
   req_done_ = req_body_kind_ == H1BodyKind::kNone ||
               (req_body_kind_ == H1BodyKind::kContentLength && req_.content_length == 0);
+  if (!req_done_) {
+    // A body follows, and no answer will carry the ACK until it is in: acknowledge the head now
+    // and quickly after it, or a client with Nagle's algorithm on would hold the body back until
+    // our delayed ACK (40 ms). The listener turned quick ACKs off for the bodiless common case;
+    // the kernel may turn them off again later, so this is per request with a body.
+    int one = 1;
+    (void)::setsockopt(down_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  }
   websocket_ = false;
   for (std::string_view p : req_.upgrade_protocols) {
     if (h1EqualsIgnoreCase(p, "websocket")) websocket_ = true;

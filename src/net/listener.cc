@@ -47,7 +47,8 @@ Listener::Listener(asio::io_context& io, std::string name, ListenerStats& stats,
       stats_(stats),
       on_accept_(std::move(on_accept)) {}
 
-std::error_code Listener::bind(const SocketAddress& address, int backlog, std::string* why) {
+std::error_code Listener::bind(const SocketAddress& address, int backlog, std::string* why,
+                               bool delay_acks) {
   tcp::endpoint ep;
   std::memcpy(ep.data(), address.data(), address.length);
   boost::system::error_code ec;
@@ -63,6 +64,13 @@ std::error_code Listener::bind(const SocketAddress& address, int backlog, std::s
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(backlog, ec);
   if (!ec) acceptor_.non_blocking(true, ec);  // acceptSome() calls accept4 on it directly
+  if (!ec && delay_acks) {
+    // Accepted sockets inherit it: the client's request is acknowledged with the response
+    // instead of by a bare ACK of its own (one packet less per exchange, as HAProxy does for HTTP
+    // frontends).
+    int zero = 0;
+    (void)::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+  }
   if (ec) {
     if (why) *why = "cannot listen on " + address.toString() + ": " + ec.message();
     boost::system::error_code ignored;

@@ -166,7 +166,8 @@ class Server::Impl {
           std::make_unique<net::Listener>(io, lc.name, st.listener_stats[l], std::move(on_accept));
       std::string why;
       auto addr = net::SocketAddress::fromHostPort(lc.address);
-      if (!addr || listener->bind(*addr, 4096, &why)) {
+      const bool http = lc.protocol == config::ListenerProtocol::kHttp;
+      if (!addr || listener->bind(*addr, 4096, &why, /*delay_acks=*/http)) {
         std::fprintf(stderr, "pilotfish: listener %s: %s\n", lc.name.c_str(),
                      addr ? why.c_str() : "invalid address");
         return false;

@@ -27,8 +27,11 @@ class Listener {
   Listener(boost::asio::io_context& io, std::string name, ListenerStats& stats, AcceptFn on_accept);
 
   /// Opens, sets SO_REUSEADDR + SO_REUSEPORT, binds and listens. Returns the error (and a
-  /// message in `why`) on failure; the caller decides whether that is fatal.
-  std::error_code bind(const SocketAddress& address, int backlog, std::string* why);
+  /// message in `why`) on failure; the caller decides whether that is fatal. `delay_acks`
+  /// (protocols where the client speaks first and the answer follows at once, HTTP) turns off
+  /// TCP quick ACKs for the accepted sockets, so the answer carries the ACK.
+  std::error_code bind(const SocketAddress& address, int backlog, std::string* why,
+                       bool delay_acks = false);
 
   /// Starts the accept loop.
   void start();
