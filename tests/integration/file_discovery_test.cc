@@ -251,7 +251,11 @@ TEST(FileDiscovery, AConnectionMadeBeforeTheFirstSetWaitsForIt) {
   TcpClient c;
   ASSERT_TRUE(waitFor([&] { return c.connect(f.port, 200ms) == 0; }, 5000ms));
   ASSERT_TRUE(c.sendAll("early"));
-  EXPECT_EQ(pf.get("/ready").status, 503);
+  // The admin listener may come up a moment after the proxy listener is bound (status 0: not
+  // listening yet); once it answers, it says not ready.
+  int ready_status = 0;
+  EXPECT_TRUE(waitFor([&] { return (ready_status = pf.get("/ready").status) != 0; }, 5000ms));
+  EXPECT_EQ(ready_status, 503);
   replaceFile(f.list, "- " + loopback(a.port()) + "\n");
   std::string got;
   EXPECT_EQ(c.recvAtLeast(got, 5, 5000ms), ReadEnd::kData);
