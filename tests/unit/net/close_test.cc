@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/net/loopback_fixture.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -30,21 +32,7 @@ struct Pair {
   tcp::socket peer;
 };
 
-class CloseTest : public ::testing::Test {
- protected:
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
-
-  template <class Pred>
-  bool runUntil(Pred pred, milliseconds deadline = milliseconds(2000)) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (!pred() && std::chrono::steady_clock::now() < end) {
-      io_.restart();
-      io_.run_for(milliseconds(10));
-    }
-    return pred();
-  }
-};
+using CloseTest = testing::LoopbackTest;
 
 TEST_F(CloseTest, ASocketOpenedAfterACloseWithAReadInFlightGetsItsOwnBytes) {
   for (int round = 0; round < 20; ++round) {

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/net/loopback_fixture.h"
+
 #include <poll.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -82,21 +84,8 @@ char pattern(std::size_t i) {
   return static_cast<char>(i % 251);  // 251 is prime: no 4 KiB chunk repeats another
 }
 
-class RecvTest : public ::testing::Test {
+class RecvTest : public testing::LoopbackTest {
  protected:
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
-
-  template <class Pred>
-  bool runUntil(Pred pred, milliseconds deadline = milliseconds(2000)) {
-    const auto end = Clock::now() + deadline;
-    while (!pred() && Clock::now() < end) {
-      io_.restart();
-      io_.run_for(milliseconds(10));
-    }
-    return pred();
-  }
-
   void runFor(milliseconds d) {
     const auto end = Clock::now() + d;
     while (Clock::now() < end) {
