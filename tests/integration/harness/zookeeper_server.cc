@@ -325,10 +325,15 @@ void ZkClient::removeRecursive(const std::string& path) {
   remove(path);
 }
 
-void ZkClient::expireSession(const std::string& connect, int64_t session_id,
+bool ZkClient::expireSession(const std::string& connect, int64_t session_id,
                              const std::string& password) {
   // Attaching to the session moves it to this connection; closing it ends it for everyone.
-  ZkClient other(connect, milliseconds(4000), session_id, password);
+  try {
+    ZkClient other(connect, milliseconds(4000), session_id, password);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;  // the owner's client took the session back before this attach completed
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

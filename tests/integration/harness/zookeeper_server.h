@@ -117,8 +117,9 @@ class ZkClient {
   int64_t sessionId() const;
 
   /// Ends the session `session_id`/`password` (another client's) by attaching to it and closing
-  /// it: that client's next contact with the server says ZOO_EXPIRED_SESSION_STATE.
-  static void expireSession(const std::string& connect, int64_t session_id,
+  /// it: that client's next contact with the server says ZOO_EXPIRED_SESSION_STATE. False when
+  /// the attach did not take (the owner reclaimed the session first): try again.
+  static bool expireSession(const std::string& connect, int64_t session_id,
                             const std::string& password);
 
   struct State;  ///< session state shared with the client's watcher thread
