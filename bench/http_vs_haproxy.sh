@@ -16,6 +16,7 @@
 #   BENCH_THREADS [1]               pilotfish `workers` = HAProxy `nbthread` = nginx `worker_processes`
 #   BENCH_DURATION [10]             seconds per wrk run (wrk -d)
 #   BENCH_CONNECTIONS [50]          wrk -c (wrk runs one thread, -t1)
+#   BENCH_SCENARIOS ["small 10k close"]  which scenarios to run, in that order
 #   BENCH_PROXY_CPUS / BENCH_LOAD_CPUS   taskset CPU lists; by default the proxy gets the last
 #                                   BENCH_THREADS allowed CPUs and wrk and the backend nginx share
 #                                   the others
@@ -284,7 +285,10 @@ check_alive() {
 
 declare -A SCENARIO_PATH=([small]=/ [10k]=/files/10k [close]=/)
 declare -A SCENARIO_ARGS=([small]="" [10k]="" [close]="Connection: close")
-SCENARIOS=(small 10k close)
+read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-small 10k close}"
+for s in "${SCENARIOS[@]}"; do
+  [[ -n ${SCENARIO_PATH[$s]+x} ]] || die "BENCH_SCENARIOS: unknown scenario '$s' (small, 10k, close)"
+done
 RAW="$TMP/raw.tsv"
 : >"$RAW"
 
@@ -323,9 +327,12 @@ parse_wrk() {
 # measure TARGET SCENARIO RUN -> appends one line to $RAW
 measure() {
   local target=$1 scenario=$2 run=$3 st p0 p1 b0 b1 c0 r0 c1 r1 n secs rps p50 p99 err alog=""
+  local lb0 ls0 lt0 lb1 ls1 lt1 xb0 xs0 xt0 xb1 xs1 xt1
   st=$(backend_status); read -r c0 r0 <<<"$st"
   p0=$(proxy_cpu "$target"); b0=$(sum_cpu $NGINX_PIDS_BACKEND)
+  read -r lb0 ls0 lt0 < <(cpu_ticks "$LOAD_CPUS"); read -r xb0 xs0 xt0 < <(cpu_ticks "$PROXY_CPUS")
   wrk_run "$target" "$scenario" "$DURATION" "$TMP/out"
+  read -r lb1 ls1 lt1 < <(cpu_ticks "$LOAD_CPUS"); read -r xb1 xs1 xt1 < <(cpu_ticks "$PROXY_CPUS")
   p1=$(proxy_cpu "$target"); b1=$(sum_cpu $NGINX_PIDS_BACKEND)
   st=$(backend_status); read -r c1 r1 <<<"$st"
   read -r n secs rps p50 p99 err < <(parse_wrk "$TMP/out")
@@ -340,9 +347,10 @@ measure() {
     ((alog > 0)) || die "full pilotfish wrote no access log during the run"
     : >"$ACCESS_LOG"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$scenario" "$run" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$scenario" "$run" \
     "$n" "$secs" "$rps" "$p50" "$p99" "$((p1 - p0))" "$((b1 - b0))" "$err" "$((c1 - c0 - 1))" \
-    "$((r1 - r0 - 1))" "$alog" >>"$RAW"
+    "$((r1 - r0 - 1))" "$alog" \
+    "$((lb1 - lb0)) $((ls1 - ls0)) $((lt1 - lt0)) $((xb1 - xb0)) $((xs1 - xs0)) $((xt1 - xt0))" >>"$RAW"
   log "run $run/$RUNS  $(printf '%-14s %-6s' "$target" "$scenario") $(printf '%10.0f req/s  p99 %8.0f us' "$rps" "$p99")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 

@@ -177,6 +177,23 @@ ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # CPU time in nanoseconds a process has run, all its threads: the first field of each
 # /proc/PID/task/*/schedstat (the scheduler's own run-time account). utime+stime above come in
 # 10 ms ticks: 5 % of a 0.2 s measurement, too coarse to compare proxies that differ by less.
+# cpu_ticks CPUS: "busy steal total" clock ticks from /proc/stat, summed over the CPUs of the list
+# CPUS (taskset form: "0", "1-3", "0,2"). busy is user+nice+system+irq+softirq; total adds idle,
+# iowait and steal. The difference of two readings tells how busy those CPUs were in between
+# (whoever ran there), so a run can show whether its load side was saturated.
+cpu_ticks() {
+  awk -v list="$1" '
+    BEGIN {
+      n = split(list, parts, ",")
+      for (i = 1; i <= n; i++) {
+        if (split(parts[i], r, "-") == 2) { for (c = r[1]; c <= r[2]; c++) want["cpu" c] = 1 }
+        else want["cpu" parts[i]] = 1
+      }
+    }
+    $1 in want { busy += $2 + $3 + $4 + $7 + $8; steal += $9; total += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }
+    END { printf "%d %d %d\n", busy, steal, total }' /proc/stat
+}
+
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 
 # ordered_targets RUN: the TARGETS array in its order on odd runs and reversed on even ones, so

@@ -5,11 +5,12 @@
 
 RAW.tsv has one line per wrk run:
   target  scenario  run  requests  seconds  rps  p50_us  p99_us  proxy_cpu_ns  backend_cpu_ns
-  socket_errors  backend_connections  backend_requests  access_log_lines
+  socket_errors  backend_connections  backend_requests  access_log_lines  cpu_ticks
 where *_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for
 direct), backend_* are deltas of
 the backend nginx's stub_status (connections accepted, requests served) and access_log_lines is
-empty except for pilotfish-full.
+empty except for pilotfish-full. cpu_ticks (optional) is six space-separated /proc/stat tick
+deltas over the run: busy, steal and total of the load CPUs, then the same of the proxy CPUs.
 """
 import json
 import statistics
@@ -30,6 +31,17 @@ def ratio(a, b):
 
 def fmt_ratio(r):
     return "-" if r is None else f"{r:.2f}x"
+
+
+def cpu_shares(field):
+    """Busy and steal shares (0..1) of the load and proxy CPUs over one run, from tick deltas."""
+    t = [int(x) for x in field.split()]
+    if len(t) != 6:
+        return {"load_cpu_busy": None, "load_cpu_steal": None, "proxy_cpu_busy": None,
+                "proxy_cpu_steal": None}
+    share = lambda a, total: a / total if total else None
+    return {"load_cpu_busy": share(t[0], t[2]), "load_cpu_steal": share(t[1], t[2]),
+            "proxy_cpu_busy": share(t[3], t[5]), "proxy_cpu_steal": share(t[4], t[5])}
 
 
 def main(raw_path, meta_path, out_path):
@@ -54,6 +66,7 @@ def main(raw_path, meta_path, out_path):
             "proxy_cpu_ns": pns, "backend_cpu_ns": bns, "socket_errors": int(f[10]),
             "backend_connections": int(f[11]), "backend_requests": int(f[12]),
             "access_log_lines": int(f[13]) if f[13] else None,
+            **cpu_shares(f[14] if len(f) > 14 else ""),
         })
 
     def med(scenario, target, key):
@@ -72,6 +85,9 @@ def main(raw_path, meta_path, out_path):
                 "proxy_cpu_us_per_req_median": med(sc, t, "proxy_cpu_us_per_req"),
                 "backend_cpu_us_per_req_median": med(sc, t, "backend_cpu_us_per_req"),
                 "backend_connections_median": med(sc, t, "backend_connections"),
+                "load_cpu_busy_median": med(sc, t, "load_cpu_busy"),
+                "proxy_cpu_busy_median": med(sc, t, "proxy_cpu_busy"),
+                "steal_median": med(sc, t, "load_cpu_steal"),
                 "runs": runs.get((sc, t), []),
             }
         T = row["targets"]
@@ -114,7 +130,8 @@ def main(raw_path, meta_path, out_path):
         T = row["targets"]
         lines.append("")
         lines.append(row["description"])
-        lines.append(f"{'':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'backend conns':>15}")
+        lines.append(f"{'':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'backend conns':>15}"
+                     f"{'load CPUs busy':>16}{'proxy CPUs busy':>17}")
         for t in TARGETS:
             d = T[t]
             if d["rps_median"] is None:
@@ -123,7 +140,9 @@ def main(raw_path, meta_path, out_path):
                          f"{num(d['p50_us_median'] and d['p50_us_median'] / 1000, '.2f'):>9}"
                          f"{num(d['p99_us_median'] and d['p99_us_median'] / 1000, '.2f'):>9}"
                          f"{num(d['proxy_cpu_us_per_req_median'], '.2f'):>12}"
-                         f"{num(d['backend_connections_median'], ',.0f'):>15}")
+                         f"{num(d['backend_connections_median'], ',.0f'):>15}"
+                         f"{num(d['load_cpu_busy_median'] and 100 * d['load_cpu_busy_median'], '.0f') + '%':>16}"
+                         f"{num(d['proxy_cpu_busy_median'] and 100 * d['proxy_cpu_busy_median'], '.0f') + '%':>17}")
 
     lines.append("")
     lines.append("Ratios of medians (req/s: above 1.00x is better; p99 and CPU/req: below 1.00x is better)")
