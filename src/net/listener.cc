@@ -47,8 +47,8 @@ Listener::Listener(asio::io_context& io, std::string name, ListenerStats& stats,
       stats_(stats),
       on_accept_(std::move(on_accept)) {}
 
-std::error_code Listener::bind(const SocketAddress& address, int backlog, std::string* why,
-                               bool delay_acks) {
+std::error_code Listener::bind(const SocketAddress& address, const BindOptions& options,
+                               std::string* why) {
   tcp::endpoint ep;
   std::memcpy(ep.data(), address.data(), address.length);
   boost::system::error_code ec;
@@ -62,14 +62,23 @@ std::error_code Listener::bind(const SocketAddress& address, int backlog, std::s
   }
   if (!ec && ep.protocol() == tcp::v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(backlog, ec);
+  if (!ec) acceptor_.listen(options.backlog, ec);
   if (!ec) acceptor_.non_blocking(true, ec);  // acceptSome() calls accept4 on it directly
-  if (!ec && delay_acks) {
+  if (!ec && options.delay_acks) {
     // Accepted sockets inherit it: the client's request is acknowledged with the response
     // instead of by a bare ACK of its own (one packet less per exchange, as HAProxy does for HTTP
     // frontends).
     int zero = 0;
     (void)::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+  }
+  if (!ec && options.defer_accept) {
+    // Measured (docs/benchmarks.md): with a new connection per request, waking the idle worker
+    // for the handshake's ACK was 15 % of the client side's CPU on a 2-vCPU VM.
+    const int secs = kDeferAcceptSeconds;
+    if (::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                     sizeof secs) != 0) {
+      ec.assign(errno, boost::system::system_category());
+    }
   }
   if (ec) {
     if (why) *why = "cannot listen on " + address.toString() + ": " + ec.message();

@@ -166,8 +166,10 @@ class Server::Impl {
           std::make_unique<net::Listener>(io, lc.name, st.listener_stats[l], std::move(on_accept));
       std::string why;
       auto addr = net::SocketAddress::fromHostPort(lc.address);
+      // Every protocol an http listener speaks has the client speak first.
       const bool http = lc.protocol == config::ListenerProtocol::kHttp;
-      if (!addr || listener->bind(*addr, 4096, &why, /*delay_acks=*/http)) {
+      const net::Listener::BindOptions options{.delay_acks = http, .defer_accept = http};
+      if (!addr || listener->bind(*addr, options, &why)) {
         std::fprintf(stderr, "pilotfish: listener %s: %s\n", lc.name.c_str(),
                      addr ? why.c_str() : "invalid address");
         return false;

@@ -26,12 +26,28 @@ class Listener {
 
   Listener(boost::asio::io_context& io, std::string name, ListenerStats& stats, AcceptFn on_accept);
 
+  /// How the listening socket is set up.
+  struct BindOptions {
+    int backlog = 4096;
+    /// For protocols where the client speaks first and the answer follows at once (HTTP):
+    /// TCP quick ACKs off for the accepted sockets, so the answer carries the ACK.
+    bool delay_acks = false;
+    /// For protocols where the client always speaks first (HTTP/1.1, h2c, TLS): TCP_DEFER_ACCEPT,
+    /// so a connection is handed over with its first bytes instead of on the handshake's last
+    /// ACK — one wake-up of the worker per connection instead of two. A client that stays
+    /// silent is still accepted, after about `kDeferAcceptSeconds` (the kernel's first SYN-ACK
+    /// retransmission), so the listener's own timeouts apply to it. Never for `tcp`
+    /// listeners: MySQL, SMTP and others have the server speak first.
+    bool defer_accept = false;
+  };
+  static constexpr int kDeferAcceptSeconds = 1;
+
   /// Opens, sets SO_REUSEADDR + SO_REUSEPORT, binds and listens. Returns the error (and a
-  /// message in `why`) on failure; the caller decides whether that is fatal. `delay_acks`
-  /// (protocols where the client speaks first and the answer follows at once, HTTP) turns off
-  /// TCP quick ACKs for the accepted sockets, so the answer carries the ACK.
-  std::error_code bind(const SocketAddress& address, int backlog, std::string* why,
-                       bool delay_acks = false);
+  /// message in `why`) on failure; the caller decides whether that is fatal.
+  std::error_code bind(const SocketAddress& address, const BindOptions& options, std::string* why);
+
+  /// The listening socket (after bind), for diagnostics and tests.
+  int nativeHandle() { return acceptor_.native_handle(); }
 
   /// Starts the accept loop.
   void start();
