@@ -327,12 +327,12 @@ parse_wrk() {
 # measure TARGET SCENARIO RUN -> appends one line to $RAW
 measure() {
   local target=$1 scenario=$2 run=$3 st p0 p1 b0 b1 c0 r0 c1 r1 n secs rps p50 p99 err alog=""
-  local lb0 ls0 lt0 lb1 ls1 lt1 xb0 xs0 xt0 xb1 xs1 xt1
+  local m0 m1
   st=$(backend_status); read -r c0 r0 <<<"$st"
   p0=$(proxy_cpu "$target"); b0=$(sum_cpu $NGINX_PIDS_BACKEND)
-  read -r lb0 ls0 lt0 < <(cpu_ticks "$LOAD_CPUS"); read -r xb0 xs0 xt0 < <(cpu_ticks "$PROXY_CPUS")
+  m0=$(cpu_marks)
   wrk_run "$target" "$scenario" "$DURATION" "$TMP/out"
-  read -r lb1 ls1 lt1 < <(cpu_ticks "$LOAD_CPUS"); read -r xb1 xs1 xt1 < <(cpu_ticks "$PROXY_CPUS")
+  m1=$(cpu_marks)
   p1=$(proxy_cpu "$target"); b1=$(sum_cpu $NGINX_PIDS_BACKEND)
   st=$(backend_status); read -r c1 r1 <<<"$st"
   read -r n secs rps p50 p99 err < <(parse_wrk "$TMP/out")
@@ -350,7 +350,7 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$scenario" "$run" \
     "$n" "$secs" "$rps" "$p50" "$p99" "$((p1 - p0))" "$((b1 - b0))" "$err" "$((c1 - c0 - 1))" \
     "$((r1 - r0 - 1))" "$alog" \
-    "$((lb1 - lb0)) $((ls1 - ls0)) $((lt1 - lt0)) $((xb1 - xb0)) $((xs1 - xs0)) $((xt1 - xt0))" >>"$RAW"
+    "$(cpu_mark_delta "$m0" "$m1")" >>"$RAW"
   log "run $run/$RUNS  $(printf '%-14s %-6s' "$target" "$scenario") $(printf '%10.0f req/s  p99 %8.0f us' "$rps" "$p99")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 

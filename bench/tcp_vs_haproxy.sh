@@ -136,35 +136,35 @@ check_alive() {
 
 # redis_run TARGET TEST(set|get) N PIPELINE RUN  -> appends one line to $RAW
 redis_run() {
-  local target=$1 test=$2 n=$3 pipe=$4 run=$5 name=$2 out p0 p1 b0 b1 line rps p50
+  local target=$1 test=$2 n=$3 pipe=$4 run=$5 name=$2 out p0 p1 b0 b1 line rps p50 m0 m1
   ((pipe > 1)) && name="$test-P$pipe"
-  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$REDIS_PID")
+  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$REDIS_PID"); m0=$(cpu_marks)
   run_child "$TMP/out" "$TMP/redis-benchmark.log" timeout 600 taskset -c "$LOAD_CPUS" \
     redis-benchmark -h 127.0.0.1 -p "${REDIS_PORT[$target]}" -t "$test" -n "$n" -c "$CLIENTS" \
     -P "$pipe" --csv || die "redis-benchmark against $target failed: $(cat "$TMP/redis-benchmark.log")"
   out=$(<"$TMP/out")
-  p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$REDIS_PID")
+  m1=$(cpu_marks); p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$REDIS_PID")
   line=$(grep -i "^\"$test\"" <<<"$out" | head -n 1)
   [[ -n $line ]] || die "unexpected redis-benchmark output: $out"
   rps=$(cut -d, -f2 <<<"$line" | tr -d '"'); p50=$(cut -d, -f5 <<<"$line" | tr -d '"')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$name" "$run" "$n" "$rps" \
-    "$((p1 - p0))" "$((b1 - b0))" "$p50" >>"$RAW"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$name" "$run" "$n" "$rps" \
+    "$((p1 - p0))" "$((b1 - b0))" "$p50" "$(cpu_mark_delta "$m0" "$m1")" >>"$RAW"
   log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" "$name") $(printf '%12.0f req/s' "$rps")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 
 # bulk_run TARGET RUN -> appends one line to $RAW
 bulk_run() {
-  local target=$1 run=$2 out p0 p1 b0 b1 secs mbs
-  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$SINK_PID")
+  local target=$1 run=$2 out p0 p1 b0 b1 secs mbs m0 m1
+  p0=$(proxy_cpu "$target"); b0=$(cpu_ns "$SINK_PID"); m0=$(cpu_marks)
   run_child "$TMP/out" "$TMP/bulk-send.log" timeout 600 taskset -c "$LOAD_CPUS" \
     "$PY" "$BENCH/lib/bulk.py" send 127.0.0.1 "${BULK_PORT[$target]}" "$BULK_BYTES" ||
     die "bulk transfer through $target failed: $(cat "$TMP/bulk-send.log")"
   out=$(<"$TMP/out")
-  p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$SINK_PID")
+  m1=$(cpu_marks); p1=$(proxy_cpu "$target"); b1=$(cpu_ns "$SINK_PID")
   secs=$(sed -n 's/.*"seconds": *\([0-9.eE+-]*\).*/\1/p' <<<"$out")
   mbs=$(awk -v b="$BULK_BYTES" -v s="$secs" 'BEGIN { printf "%.3f", b / s / 1e6 }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" bulk "$run" "$BULK_BYTES" "$mbs" \
-    "$((p1 - p0))" "$((b1 - b0))" "" >>"$RAW"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" bulk "$run" "$BULK_BYTES" "$mbs" \
+    "$((p1 - p0))" "$((b1 - b0))" "" "$(cpu_mark_delta "$m0" "$m1")" >>"$RAW"
   log "run $run/$RUNS  $(printf '%-10s %-9s' "$target" bulk) $(printf '%12.1f MB/s ' "$mbs")  proxy cpu $(((p1 - p0) / 1000000)) ms"
 }
 

@@ -194,6 +194,18 @@ cpu_ticks() {
     END { printf "%d %d %d\n", busy, steal, total }' /proc/stat
 }
 
+# cpu_marks: cpu_ticks of LOAD_CPUS, then of PROXY_CPUS (six numbers). cpu_mark_delta BEFORE
+# AFTER: their differences, the `cpu_ticks` column of the raw results (lib/runs.py reads it).
+cpu_marks() { echo "$(cpu_ticks "$LOAD_CPUS") $(cpu_ticks "$PROXY_CPUS")"; }
+cpu_mark_delta() {
+  local -a a b d=()
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  local i
+  for i in 0 1 2 3 4 5; do d+=($((b[i] - a[i]))); done
+  echo "${d[*]}"
+}
+
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 
 # ordered_targets RUN: the TARGETS array in its order on odd runs and reversed on even ones, so

@@ -9,12 +9,14 @@ RAW.tsv has one line per wrk run:
 where *_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for
 direct), backend_* are deltas of
 the backend nginx's stub_status (connections accepted, requests served) and access_log_lines is
-empty except for pilotfish-full. cpu_ticks (optional) is six space-separated /proc/stat tick
-deltas over the run: busy, steal and total of the load CPUs, then the same of the proxy CPUs.
+empty except for pilotfish-full. cpu_ticks (optional) is the /proc/stat tick deltas of the load
+and proxy CPUs over the run (runs.py).
 """
 import json
 import statistics
 import sys
+
+from runs import cpu_shares, fmt_spread, paired
 
 TARGETS = ["direct", "haproxy", "nginx", "pilotfish", "pilotfish-full"]
 PILOTFISH = ["pilotfish", "pilotfish-full"]
@@ -31,17 +33,6 @@ def ratio(a, b):
 
 def fmt_ratio(r):
     return "-" if r is None else f"{r:.2f}x"
-
-
-def cpu_shares(field):
-    """Busy and steal shares (0..1) of the load and proxy CPUs over one run, from tick deltas."""
-    t = [int(x) for x in field.split()]
-    if len(t) != 6:
-        return {"load_cpu_busy": None, "load_cpu_steal": None, "proxy_cpu_busy": None,
-                "proxy_cpu_steal": None}
-    share = lambda a, total: a / total if total else None
-    return {"load_cpu_busy": share(t[0], t[2]), "load_cpu_steal": share(t[1], t[2]),
-            "proxy_cpu_busy": share(t[3], t[5]), "proxy_cpu_steal": share(t[4], t[5])}
 
 
 def main(raw_path, meta_path, out_path):
@@ -105,6 +96,9 @@ def main(raw_path, meta_path, out_path):
                                        "p99": ratio(T["haproxy"]["p99_us_median"], T["direct"]["p99_us_median"]),
                                        "cpu": None}
         row["ratios"] = ratios
+        P, H = T["pilotfish"]["runs"], T["haproxy"]["runs"]
+        row["paired_pilotfish_vs_haproxy"] = {k: paired(P, H, k) for k in
+                                              ("rps", "p99_us", "proxy_cpu_us_per_req")}
         results.append(row)
 
     # ---- table -------------------------------------------------------------------------------
@@ -159,6 +153,14 @@ def main(raw_path, meta_path, out_path):
                          + "".join(f"{fmt_ratio(n_[k]):>{w}}" for k, w in (("rps", 8), ("p99", 7), ("cpu", 7)))
                          + f"{'':>2}"
                          + "".join(f"{fmt_ratio(d[k]):>{w}}" for k, w in (("rps", 8), ("p99", 7))))
+
+    lines.append("")
+    lines.append("pilotfish / HAProxy run by run (same run, back to back): median [min-max]")
+    lines.append(f"{'':<10}{'req/s':>22}{'p99':>22}{'CPU/req':>22}")
+    for row in results:
+        pr = row["paired_pilotfish_vs_haproxy"]
+        lines.append(f"{row['scenario']:<10}" + "".join(
+            f"{fmt_spread(pr[k]):>22}" for k in ("rps", "p99_us", "proxy_cpu_us_per_req")))
 
     summary = {}
     thr = [r["ratios"]["pilotfish_vs_haproxy"]["rps"] for r in results]

@@ -4,13 +4,16 @@
   report.py RAW.tsv META.json OUT.json
 
 RAW.tsv has one line per measurement:
-  target  test  run  count  rate  proxy_cpu_ns  backend_cpu_ns  p50_ms
+  target  test  run  count  rate  proxy_cpu_ns  backend_cpu_ns  p50_ms  cpu_ticks
 where count is requests (redis tests) or bytes (bulk), rate is requests/s or MB/s (10^6 bytes/s),
-*_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for direct).
+*_cpu_ns are deltas of the processes' run time in nanoseconds, all threads (proxy: 0 for direct),
+and cpu_ticks (optional) the /proc/stat tick deltas of the load and proxy CPUs (runs.py).
 """
 import json
 import statistics
 import sys
+
+from runs import cpu_shares, fmt_spread, paired
 
 TARGETS = ["direct", "haproxy", "pilotfish"]
 
@@ -53,6 +56,7 @@ def main(raw_path, meta_path, out_path):
             "proxy_cpu_us_per_unit": (pns / 1e3 / units) if target != "direct" else None,
             "backend_cpu_us_per_unit": bns / 1e3 / units,
             "proxy_cpu_ns": pns, "backend_cpu_ns": bns, "p50_latency_ms": p50,
+            **cpu_shares(f[8] if len(f) > 8 else ""),
         })
 
     def med(test, target, key):
@@ -70,6 +74,8 @@ def main(raw_path, meta_path, out_path):
                 "proxy_cpu_median": med(test, t, "proxy_cpu_us_per_unit"),
                 "backend_cpu_median": med(test, t, "backend_cpu_us_per_unit"),
                 "p50_latency_ms_median": med(test, t, "p50_latency_ms"),
+                "load_cpu_busy_median": med(test, t, "load_cpu_busy"),
+                "proxy_cpu_busy_median": med(test, t, "proxy_cpu_busy"),
                 "runs": runs.get((test, t), []),
             }
         T = row["targets"]
@@ -79,6 +85,9 @@ def main(raw_path, meta_path, out_path):
             "rate_haproxy_vs_direct": ratio(T["haproxy"]["rate_median"], T["direct"]["rate_median"]),
             "cpu_pilotfish_vs_haproxy": ratio(T["pilotfish"]["proxy_cpu_median"], T["haproxy"]["proxy_cpu_median"]),
         }
+        P, H = T["pilotfish"]["runs"], T["haproxy"]["runs"]
+        row["paired_pilotfish_vs_haproxy"] = {"rate": paired(P, H, "rate"),
+                                              "cpu": paired(P, H, "proxy_cpu_us_per_unit")}
         results.append(row)
 
     # ---- table -------------------------------------------------------------------------------
@@ -119,6 +128,22 @@ def main(raw_path, meta_path, out_path):
                      + f"{'-':>12}"
                      + "".join(f"{fmt_cpu(T[t]['proxy_cpu_median']):>12}" for t in TARGETS[1:])
                      + f"{fmt_ratio(row['ratios']['cpu_pilotfish_vs_haproxy']):>12}{'-':>11}")
+
+    lines.append("")
+    lines.append("pilotfish / HAProxy run by run (same run, back to back): median [min-max]")
+    lines.append(f"{'':<24}{'throughput':>24}{'CPU':>24}")
+    for row in results:
+        pr = row["paired_pilotfish_vs_haproxy"]
+        lines.append(f"{name(row['test']):<24}{fmt_spread(pr['rate']):>24}{fmt_spread(pr['cpu']):>24}")
+    lines.append("")
+    lines.append("How busy the CPUs were (load: redis + client + sink, and their kernel work; proxy)")
+    lines.append(f"{'':<24}" + "".join(f"{t + ' load/proxy':>22}" for t in TARGETS))
+    pct = lambda v: "-" if v is None else f"{100 * v:.0f}%"
+    for row in results:
+        T = row["targets"]
+        lines.append(f"{name(row['test']):<24}" + "".join(
+            f"{pct(T[t]['load_cpu_busy_median']) + ' / ' + pct(T[t]['proxy_cpu_busy_median']):>22}"
+            for t in TARGETS))
 
     thr = [r["ratios"]["rate_pilotfish_vs_haproxy"] for r in results if r["ratios"]["rate_pilotfish_vs_haproxy"]]
     cpu = [r["ratios"]["cpu_pilotfish_vs_haproxy"] for r in results if r["ratios"]["cpu_pilotfish_vs_haproxy"]]
