@@ -2,6 +2,8 @@
 // over. Real sockets on loopback.
 #include "pilotfish/net/listener.h"
 
+#include "unit/net/loopback_fixture.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,9 +40,8 @@ int deferAccept(int fd) {
   return v;
 }
 
-class ListenerTest : public ::testing::Test {
+class ListenerTest : public testing::LoopbackTest {
  protected:
-  asio::io_context io_;
   ListenerStats stats_;
   int accepted_ = 0;
   std::optional<tcp::socket> last_;
@@ -65,16 +66,6 @@ class ListenerTest : public ::testing::Test {
     client.connect(
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), boundPort(l.nativeHandle())));
     return client;
-  }
-
-  template <class Pred>
-  bool runUntil(Pred pred, std::chrono::milliseconds deadline) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (!pred() && std::chrono::steady_clock::now() < end) {
-      io_.restart();
-      io_.run_for(10ms);
-    }
-    return pred();
   }
 };
 
