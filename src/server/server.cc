@@ -107,6 +107,7 @@ class Server::Impl {
     signals_.add(SIGTERM);
     waitForSignal();
     reopen_signal_.add(SIGUSR1);
+    reopen_signal_.add(SIGHUP);
     waitForReopen();
 
     for (auto& w : workers_) w->start();
@@ -384,11 +385,17 @@ class Server::Impl {
     });
   }
 
-  // SIGUSR1: reopen the access log file (logrotate's postrotate).
+  // SIGUSR1: reopen the access log file (logrotate's postrotate). SIGHUP, which many daemons take
+  // as "reload", must not kill a sidecar with no drain (its default action): until the
+  // configuration can be reloaded, it is refused with a warning and changes nothing.
   void waitForReopen() {
-    reopen_signal_.async_wait([this](boost::system::error_code ec, int) {
+    reopen_signal_.async_wait([this](boost::system::error_code ec, int sig) {
       if (ec) return;
-      if (access_log_) {
+      if (sig == SIGHUP) {
+        SPDLOG_WARN(
+            "SIGHUP: configuration reload is not supported yet; the running configuration is "
+            "unchanged (restart pilotfish to apply a new one)");
+      } else if (access_log_) {
         access_log_->reopen();
         SPDLOG_INFO("SIGUSR1: access log reopened");
       }

@@ -171,5 +171,37 @@ TEST(Shutdown, SecondSignalDuringDrainExitsAtOnce) {
   EXPECT_NE(held.waitClosed(2s), ReadEnd::kTimeout);
 }
 
+TEST(Shutdown, SighupIsRefusedWithAWarningAndChangesNothing) {
+  // Many init scripts send SIGHUP to mean "reload". Its default action would kill the sidecar
+  // with no drain; until reload exists it must leave the process serving as it was.
+  TestServer echo(TestServer::Mode::kEcho);
+  uint16_t port = freePort();
+  Pilotfish pf(yamlFor(port, echo.port(), ""));
+  TcpClient held;
+  ASSERT_EQ(held.connect(port), 0);
+  ASSERT_TRUE(held.echoRoundTrip("before"));
+
+  pf.process().signal(SIGHUP);
+  ASSERT_TRUE(waitFor([&] { return pf.output().find("SIGHUP") != std::string::npos; }, 5s))
+      << pf.output();
+  EXPECT_NE(pf.output().find("reload is not supported"), std::string::npos) << pf.output();
+  EXPECT_TRUE(pf.process().running());
+  EXPECT_EQ(pf.get("/ready").status, 200);
+  EXPECT_EQ(pf.metric("pilotfish_server_draining"), 0);
+  // The connection open before the signal still works, and new ones are accepted.
+  EXPECT_TRUE(held.echoRoundTrip("after"));
+  TcpClient fresh;
+  ASSERT_EQ(fresh.connect(port), 0);
+  EXPECT_TRUE(fresh.echoRoundTrip("new"));
+
+  // SIGTERM still drains and exits 0 afterwards.
+  pf.process().signal(SIGTERM);
+  held.close();
+  fresh.close();
+  auto st = pf.process().wait(5s);
+  ASSERT_TRUE(st) << "did not exit within 5s of SIGTERM";
+  EXPECT_TRUE(st->exited && st->code == 0) << st->describe();
+}
+
 }  // namespace
 }  // namespace pilotfish::it
