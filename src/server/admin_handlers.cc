@@ -168,6 +168,14 @@ void registerAdminHandlers(admin::AdminServer& server, AdminContext ctx) {
       "/logging", "GET,POST", "GET: current level; POST /logging?level=debug: change it",
       [](const Request& req) {
         if (req.method == "GET") {
+          // `curl .../logging?level=debug` is a GET: answering 200 with the unchanged level would
+          // look like success. A change must be a POST (no state change on GET).
+          if (!req.query.empty()) {
+            return Response{400, "text/plain; charset=utf-8",
+                            "GET /logging takes no query; use POST /logging?level=LEVEL to change "
+                            "the level (it is still " +
+                                core::logLevel() + ")\n"};
+          }
           return Response{200, "text/plain; charset=utf-8", core::logLevel() + "\n"};
         }
         std::string_view q = req.query;

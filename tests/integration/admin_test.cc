@@ -474,8 +474,11 @@ TEST(Admin, LoggingLevelCanBeReadAndChanged) {
   auto none = http("POST", pf.adminPort(), "/logging");
   EXPECT_EQ(none.status, 400);
   EXPECT_EQ(pf.get("/logging").body, "debug\n") << "a rejected change leaves the level alone";
-  // GET never changes it.
-  EXPECT_EQ(pf.get("/logging?level=error").body, "debug\n");
+  // GET never changes it, and says so rather than answer 200 to what looks like a change.
+  auto get_change = pf.get("/logging?level=error");
+  EXPECT_EQ(get_change.status, 400);
+  EXPECT_NE(get_change.body.find("use POST"), std::string::npos) << get_change.body;
+  EXPECT_EQ(pf.get("/logging").body, "debug\n");
   EXPECT_EQ(http("POST", pf.adminPort(), "/logging?level=warn").body, "warn\n");
   EXPECT_EQ(pf.get("/logging").body, "warn\n");
 }
