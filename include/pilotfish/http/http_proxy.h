@@ -125,6 +125,9 @@ class HttpProxy {
 
  private:
   friend class H1Session;
+  /// Over max_connections: answers 503 overflow on the accepted socket `fd` (not closed here).
+  void refuseOverCapacity(int fd) const;
+
   const config::ListenerConfig& cfg_;
   std::shared_ptr<const Router> router_;
   HttpWorker& worker_;
@@ -134,6 +137,7 @@ class HttpProxy {
   std::atomic<uint32_t>& shared_connections_;
   H1Limits limits_;
   tracing::TracingSettings tracing_;
+  std::string overflow_response_;  ///< 503 overflow, connection: close (made once)
 };
 
 /// Builds the immutable route table of an http listener (shared by all workers).
