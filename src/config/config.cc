@@ -278,6 +278,7 @@ void writeListener(core::JsonWriter& w, const ListenerConfig& l) {
     writeDuration(w, "request_body_timeout", h.request_body_timeout);
     writeDuration(w, "response_send_timeout", h.response_send_timeout);
     w.field("max_hops", static_cast<uint64_t>(h.max_hops));
+    w.field("headers_with_underscores", h.reject_underscore_headers ? "reject" : "allow");
     w.key("routes");
     w.beginArray();
     for (const auto& r : h.routes) writeRoute(w, r);

@@ -143,7 +143,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "request_headers_timeout",
                                               "request_body_timeout",
                                               "response_send_timeout",
-                                              "max_hops"};
+                                              "max_hops",
+                                              "headers_with_underscores"};
 // The keys of kListenerKeys that only an http listener may have.
 constexpr std::string_view kListenerHttpKeys[] = {"routes",
                                                   "tracing",
@@ -154,7 +155,10 @@ constexpr std::string_view kListenerHttpKeys[] = {"routes",
                                                   "request_headers_timeout",
                                                   "request_body_timeout",
                                                   "response_send_timeout",
-                                                  "max_hops"};
+                                                  "max_hops",
+                                                  "headers_with_underscores"};
+constexpr std::string_view kUnderscoreActions[] = {"allow", "reject"};
+constexpr std::string_view kUnderscoreActionsLater[] = {"drop"};
 constexpr std::string_view kListenerNotSupported[] = {"tls"};
 constexpr std::string_view kProtocolsSupported[] = {"tcp", "http"};
 constexpr std::string_view kProtocolsNotSupported[] = {"http2", "grpc"};
@@ -1261,6 +1265,12 @@ class Builder {
     }
     if (auto v = m.get("max_hops")) {
       if (auto n = detail::readInt(diag_, *v, 1, kMaxHops)) h.max_hops = static_cast<uint32_t>(*n);
+    }
+    if (auto v = m.get("headers_with_underscores")) {
+      if (auto s = readChoice(diag_, *v, "headers_with_underscores action", kUnderscoreActions,
+                              kUnderscoreActionsLater)) {
+        h.reject_underscore_headers = *s == "reject";
+      }
     }
     // The listener's block replaces the top-level one; the keys it leaves out keep the
     // top-level values.

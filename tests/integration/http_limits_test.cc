@@ -167,5 +167,34 @@ TEST(HttpLimits, AcceptPausesWhenOutOfDescriptorsAndRecovers) {
   EXPECT_GE(pf.metric(lm("pilotfish_listener_accept_paused_total")), 1);
 }
 
+TEST(HttpLimits, HeadersWithUnderscoresAreRefusedWhenAsked) {
+  HttpBackend be;
+  uint16_t strict_port = freePort();
+  uint16_t open_port = freePort();
+  Pilotfish strict(yamlFor(strict_port, be.port(), "    headers_with_underscores: reject\n"));
+  Pilotfish open(yamlFor(open_port, be.port(), ""));
+  const std::string req =
+      "GET /x HTTP/1.1\r\nHost: users\r\nX_Forwarded_For: 6.6.6.6\r\nConnection: close\r\n\r\n";
+
+  auto x = rawHttp(strict_port, req, 3s);
+  std::size_t consumed = 0;
+  auto r = parseResponse(x.data, consumed, true);
+  ASSERT_TRUE(r) << x.data;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->header("x-pilotfish-error"), "underscore_in_header_name");
+  EXPECT_TRUE(x.peerClosed()) << toString(x.end);
+  EXPECT_EQ(
+      strict.metric(
+          "pilotfish_http_errors_total{listener=\"web\",token=\"underscore_in_header_name\"}"),
+      1);
+  EXPECT_EQ(be.stats().requests, 0) << "a refused request reached the upstream";
+
+  // The default forwards it unchanged.
+  auto ok = httpRaw(open_port, req);
+  EXPECT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_NE(ok.body.find("[\"X_Forwarded_For\", \"6.6.6.6\"]"), std::string::npos) << ok.body;
+  EXPECT_EQ(be.stats().requests, 1);
+}
+
 }  // namespace
 }  // namespace pilotfish::it

@@ -986,6 +986,7 @@ listeners:
     request_body_timeout: 20s
     response_send_timeout: 25s
     max_hops: 255
+    headers_with_underscores: reject
     routes:
       - match:
           host: Users.Example.COM
@@ -1050,6 +1051,7 @@ TEST(LoaderHttp, FullExampleParsesToTheStructs) {
   EXPECT_EQ(h.request_body_timeout, Duration(20000));
   EXPECT_EQ(h.response_send_timeout, Duration(25000));
   EXPECT_EQ(h.max_hops, 255u);
+  EXPECT_TRUE(h.reject_underscore_headers);
   // The listener's block replaces sample_rate; the keys it leaves out come from the top level.
   EXPECT_FALSE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
@@ -1128,6 +1130,7 @@ TEST(LoaderHttp, DefaultsWithOnlyACluster) {
   EXPECT_EQ(h.request_body_timeout, Duration(60000));
   EXPECT_EQ(h.response_send_timeout, Duration(60000));
   EXPECT_EQ(h.max_hops, 10u);
+  EXPECT_FALSE(h.reject_underscore_headers);
   EXPECT_TRUE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
   EXPECT_TRUE(h.tracing.request_id);
@@ -1224,7 +1227,8 @@ INSTANTIATE_TEST_SUITE_P(All, HttpOnlyKey,
                          ::testing::Values("routes", "tracing", "max_request_headers_kb",
                                            "max_headers", "max_request_line_kb", "max_request_body",
                                            "request_headers_timeout", "request_body_timeout",
-                                           "response_send_timeout", "max_hops"));
+                                           "response_send_timeout", "max_hops",
+                                           "headers_with_underscores"));
 
 TEST(LoaderHttp, RoutesOnATcpListenerWithoutClusterIsOneError) {
   // It was meant to be an http listener; "missing cluster" would be noise.
@@ -1308,6 +1312,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "(missing unit)"},
         HttpCase{"    idle_timeout: 0s\n", 9, 19, "listeners[0].idle_timeout",
                  "must be greater than 0"},
+        HttpCase{"    headers_with_underscores: drop\n", 9, 31,
+                 "listeners[0].headers_with_underscores",
+                 "headers_with_underscores action \"drop\" is not supported yet; supported: "
+                 "allow, reject"},
+        HttpCase{"    headers_with_underscores: rejected\n", 9, 31,
+                 "listeners[0].headers_with_underscores",
+                 "unknown headers_with_underscores action \"rejected\"; did you mean "
+                 "\"reject\"?"},
         HttpCase{"    max_hop: 3\n", 9, 5, "listeners[0].max_hop",
                  "unknown key \"max_hop\"; did you mean \"max_hops\"?"},
         HttpCase{"    route: []\n", 9, 5, "listeners[0].route",
