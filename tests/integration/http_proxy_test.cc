@@ -443,6 +443,46 @@ TEST(HttpProxy, ConnectionsTheUpstreamClosedAreNotReused) {
   EXPECT_EQ(be.stats().requests, 14);
 }
 
+// A client that half-closes after a complete request still gets the whole response, then EOF:
+// a FIN ends what the client sends, not what it reads. Once with the answer at once, once with
+// the FIN in pilotfish well before the answer comes.
+TEST(HttpProxy, HalfClosedClientGetsTheWholeResponse) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  const std::string active = lm("pilotfish_http_requests_active");
+  {
+    TcpClient c;
+    ASSERT_EQ(c.connect(port), 0);
+    ASSERT_TRUE(c.sendAll(request("GET", "/bytes/300000", "", "", false)));
+    c.shutdownWrite();
+    std::string got;
+    EXPECT_EQ(c.waitClosed(5s, &got), ReadEnd::kEof);
+    auto rs = parseResponses(got);
+    ASSERT_EQ(rs.size(), 1u) << shown(got);
+    EXPECT_EQ(rs[0].status, 200);
+    EXPECT_EQ(rs[0].body.size(), 300000u);
+    EXPECT_EQ(rs[0].raw.size(), got.size()) << "bytes after the response";
+  }
+  {
+    TcpClient c;
+    ASSERT_EQ(c.connect(port), 0);
+    ASSERT_TRUE(c.sendAll(request("GET", "/slow/1000", "", "", false)));
+    c.shutdownWrite();
+    ASSERT_EQ(be.waitStats([](const BackendStats& s) { return s.requests >= 2; }).requests, 2);
+    EXPECT_EQ(pf.waitMetric(active, [](double v) { return v == 1; }), 1)
+        << "the request was dropped on the client's FIN";
+    std::string got;
+    EXPECT_EQ(c.waitClosed(5s, &got), ReadEnd::kEof);
+    auto rs = parseResponses(got);
+    ASSERT_EQ(rs.size(), 1u) << shown(got);
+    EXPECT_EQ(rs[0].status, 200);
+    EXPECT_EQ(echoOf(rs[0]).target(), "/slow/1000");
+  }
+  EXPECT_EQ(pf.waitMetric(active, [](double v) { return v == 0; }), 0);
+  EXPECT_EQ(pf.metric(lm("pilotfish_http_responses_aborted_total")), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Bodies
 
@@ -462,14 +502,23 @@ TEST(HttpProxy, ChunkedRequestBodyArrivesIntact) {
   EXPECT_EQ(e.count("transfer-encoding"), 1);
   EXPECT_EQ(e.count("content-length"), 0);
 
-  // Raw: extensions and a trailer are dropped, the data re-chunked intact.
+  // Raw: extensions and trailers are dropped, the data re-chunked intact. Neither trailer
+  // reaches the upstream, as a trailer nor as a header: not `x-t`, and not a trailer named
+  // Transfer-Encoding (merged into the head it would change the framing the upstream sees).
   auto x = once(port,
                 "POST /raw HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-                "Connection: close\r\n\r\n2;ext=1\r\nhe\r\n3\r\nllo\r\n0\r\nX-T: 1\r\n\r\n");
+                "Connection: close\r\n\r\n2;ext=1\r\nhe\r\n3\r\nllo\r\n0\r\nX-T: 1\r\n"
+                "Transfer-Encoding: gzip\r\n\r\n");
   ASSERT_EQ(x.status, 200) << shown(x.raw);
   auto k = echoOf(x);
+  EXPECT_TRUE(k.j.at("chunked").as_bool()) << k.dump();
   EXPECT_EQ(k.bodyLen(), 5);
   EXPECT_EQ(k.bodySha(), kHelloSha);
+  EXPECT_TRUE(k.j.at("trailers").as_array().empty()) << k.dump();
+  EXPECT_EQ(k.count("x-t"), 0) << k.dump();
+  EXPECT_EQ(k.count("transfer-encoding"), 1) << k.dump();
+  EXPECT_EQ(lowered(k.header("transfer-encoding")), "chunked") << k.dump();
+  EXPECT_EQ(k.count("content-length"), 0) << k.dump();
 }
 
 // The listener turns TCP quick ACKs off (the response carries the ACK of a request). A request
@@ -653,6 +702,99 @@ TEST(HttpProxy, WebsocketUpgradeTunnelsBytesBothWays) {
   EXPECT_TRUE(got == blob) << "tunnelled bytes differ";
   EXPECT_EQ(pf.waitMetric(lm("pilotfish_http_requests_active"), [](double v) { return v == 0; }),
             0);
+}
+
+// An Upgrade the upstream declines (a plain 200) leaves the connection HTTP: what the client sent
+// after the request, in the same write, is the next request. Bytes that are not HTTP get a 400
+// and a close; they never reach the upstream, which saw the one request.
+TEST(HttpProxy, DeclinedUpgradeKeepsHttpAndRefusesTheBytesAfterIt) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  const std::string frame = "\x81\x05hello";
+  auto x = rawHttp(port,
+                   "GET /ws HTTP/1.1\r\nHost: ws.local\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nx-backend-mode: status/200\r\n\r\n" +
+                       frame,
+                   10s);
+  EXPECT_TRUE(x.peerClosed()) << "connection left open (" << toString(x.end) << ")";
+  auto rs = parseResponses(x.data);
+  ASSERT_EQ(rs.size(), 2u) << shown(x.data);
+  ASSERT_EQ(rs[0].status, 200) << shown(rs[0].raw);
+  auto e = echoOf(rs[0]);
+  EXPECT_EQ(e.target(), "/ws");
+  EXPECT_EQ(lowered(e.header("upgrade")), "websocket")
+      << "the offer was not passed on: " << e.dump();
+  EXPECT_EQ(rs[0].headerCount("upgrade"), 0) << shown(rs[0].raw);
+  EXPECT_EQ(rs[0].headerCount("connection"), 0) << shown(rs[0].raw);
+  EXPECT_EQ(rs[1].status, 400) << shown(rs[1].raw);
+  EXPECT_EQ(rs[1].header("x-pilotfish-error"), "bad_method") << shown(rs[1].raw);
+  EXPECT_EQ(lowered(rs[1].header("connection")), "close") << shown(rs[1].raw);
+  EXPECT_EQ(x.data.find("hello"), std::string::npos) << "the frame was echoed: " << shown(x.data);
+  EXPECT_EQ(pf.waitMetric(errorMetric("bad_method"), [](double v) { return v >= 1; }), 1);
+  EXPECT_EQ(be.stats().requests, 1) << json::serialize(be.conns());
+}
+
+// A client that sends its first frame in the same write as the upgrade request: the frame waits
+// until the 101 has come, then goes through the tunnel; the client reads the 101 first, then the
+// echo.
+TEST(HttpProxy, WebsocketFrameInTheUpgradeWriteArrivesAfterThe101) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  const std::string frame = "\x81\x05hello";
+  ASSERT_TRUE(c.sendAll(
+      "GET /upgrade HTTP/1.1\r\nHost: ws.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+      frame));
+  std::string buf;
+  auto r = readResponse(c, buf, 5s);
+  ASSERT_TRUE(r) << shown(buf);
+  ASSERT_EQ(r->status, 101) << shown(r->raw);
+  EXPECT_EQ(r->header("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(r->raw.find("hello"), std::string::npos) << shown(r->raw);
+  EXPECT_EQ(c.recvAtLeast(buf, frame.size(), 5s), ReadEnd::kData) << shown(buf);
+  EXPECT_TRUE(buf == frame) << "after the 101: " << shown(buf);
+  // The tunnel goes on working, and ends with the client's half-close.
+  buf.clear();
+  auto [got, end] = c.exchange("\x81\x05world", /*half_close=*/true, 5s);
+  EXPECT_EQ(end, ReadEnd::kEof) << toString(end);
+  EXPECT_TRUE(got == "\x81\x05world") << shown(got);
+  EXPECT_EQ(pf.waitMetric(lm("pilotfish_http_requests_active"), [](double v) { return v == 0; }),
+            0);
+  EXPECT_EQ(be.stats().requests, 1);
+}
+
+// A 101 to a request that asked for no upgrade pilotfish passed on (none at all, or h2c, which it
+// strips) is not tunnelled: 502, and the client connection stays HTTP.
+TEST(HttpProxy, UnaskedSwitchingProtocolsGives502) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  std::string buf;
+  auto r = roundTrip(c, buf, request("GET", "/upgrade-unasked", "", "", false));
+  EXPECT_EQ(r.status, 502) << shown(r.raw);
+  EXPECT_EQ(r.header("x-pilotfish-error"), "upstream_protocol_error");
+  EXPECT_EQ(r.headerCount("upgrade"), 0) << shown(r.raw);
+  auto h = roundTrip(c, buf,
+                     request("GET", "/upgrade-unasked",
+                             "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                             "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n",
+                             "", false));
+  EXPECT_EQ(h.status, 502) << shown(h.raw);
+  EXPECT_EQ(h.header("x-pilotfish-error"), "upstream_protocol_error");
+  // Still HTTP after both.
+  auto ok = roundTrip(c, buf, request("GET", "/after", "", "", false));
+  ASSERT_EQ(ok.status, 200) << shown(ok.raw);
+  EXPECT_EQ(echoOf(ok).target(), "/after");
+  EXPECT_TRUE(buf.empty()) << shown(buf);
+  EXPECT_EQ(pf.metric(errorMetric("upstream_protocol_error")), 2);
+  EXPECT_EQ(be.stats().requests, 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1098,6 +1240,81 @@ TEST(HttpProxy, BadFramingGives502) {
   EXPECT_EQ(s.status, 502) << shown(s.raw);
   EXPECT_EQ(s.header("x-pilotfish-error"), "upstream_protocol_error");
   EXPECT_EQ(pf.metric(errorMetric("upstream_protocol_error")), 2);
+}
+
+// A chunked response whose upstream resets after two chunks: the client gets no last chunk (a
+// truncated body must not look complete), its connection is cut, and the abort is counted.
+TEST(HttpProxy, ChunkedResponseResetMidBodyIsNeverTerminated) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  auto x = rawHttp(port, request("GET", "/chunked-reset", "", "", false), 10s);
+  EXPECT_TRUE(x.peerClosed()) << "client connection left open: " << toString(x.end);
+  std::size_t consumed = 0;
+  EXPECT_FALSE(parseResponse(x.data, consumed, true)) << "looks complete: " << shown(x.data);
+  if (auto head_end = x.data.find("\r\n\r\n"); head_end != std::string::npos) {
+    EXPECT_EQ(x.data.rfind("HTTP/1.1 200", 0), 0u) << shown(x.data);
+    EXPECT_NE(lowered(x.data).find("transfer-encoding: chunked\r\n"), std::string::npos)
+        << shown(x.data);
+    // The body: at most the two chunks (what was read before the reset), never a last chunk.
+    const std::string body = x.data.substr(head_end + 4);
+    EXPECT_EQ(std::string("8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n").rfind(body, 0), 0u)
+        << "body: " << shown(body);
+    EXPECT_TRUE(body.rfind("0\r\n", 0) != 0 && body.find("\n0\r\n") == std::string::npos)
+        << "last chunk sent: " << shown(body);
+  }
+  EXPECT_EQ(
+      pf.waitMetric(lm("pilotfish_http_responses_aborted_total"), [](double v) { return v >= 1; }),
+      1);
+  EXPECT_EQ(pf.metric(errorMetric("upstream_reset")), 1);
+  // curl sees a transfer that did not end properly.
+  auto c = curl({"-o", "/dev/null", url(port, "/chunked-reset")});
+  EXPECT_TRUE(exitCode(c) == 18 || exitCode(c) == 56) << describe(c);
+  EXPECT_EQ(
+      pf.waitMetric(lm("pilotfish_http_responses_aborted_total"), [](double v) { return v >= 2; }),
+      2);
+  EXPECT_EQ(be.stats().requests, 2);
+}
+
+// `retries: {on: [reset]}` never replays a non-idempotent request: a POST whose upstream resets
+// before answering is sent once and answered 503. (A GET on the same route is tried three times:
+// ResetBeforeHeadGives503UpstreamReset.)
+TEST(HttpProxy, PostIsNotRetriedOnReset) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(
+      yaml({.port = port, .clusters = clusterYaml("be", {be.port()}), .listener = R"(    routes:
+      - match: {path_prefix: /retry}
+        cluster: be
+        retries: {attempts: 2, on: [reset]}
+)"}));
+  auto r = once(port, request("POST", "/retry/p", "x-backend-mode: reset-before-head\r\n", "b"));
+  EXPECT_EQ(r.status, 503) << shown(r.raw);
+  EXPECT_EQ(r.header("x-pilotfish-error"), "upstream_reset");
+  EXPECT_EQ(be.stats().requests, 1) << json::serialize(be.conns());
+  EXPECT_EQ(pf.metric(lm("pilotfish_http_retries_total")), 0);
+  EXPECT_EQ(pf.metric(errorMetric("upstream_reset")), 1);
+}
+
+// An upstream that closes (FIN) in the middle of its response head: 502 upstream_protocol_error,
+// and the client connection stays usable.
+TEST(HttpProxy, PartialResponseHeadGives502) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  std::string buf;
+  auto r = roundTrip(c, buf, request("GET", "/partial-head", "", "", false));
+  EXPECT_EQ(r.status, 502) << shown(r.raw);
+  EXPECT_EQ(r.header("x-pilotfish-error"), "upstream_protocol_error");
+  EXPECT_EQ(r.headerCount("x"), 0) << shown(r.raw);
+  auto ok = roundTrip(c, buf, request("GET", "/after", "", "", false));
+  ASSERT_EQ(ok.status, 200) << shown(ok.raw);
+  EXPECT_EQ(echoOf(ok).target(), "/after");
+  EXPECT_EQ(pf.metric(errorMetric("upstream_protocol_error")), 1);
+  EXPECT_EQ(pf.metric(errorMetric("upstream_reset")), 0);
+  EXPECT_EQ(be.stats().requests, 2);
 }
 
 // ---------------------------------------------------------------------------------------------

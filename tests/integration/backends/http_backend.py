@@ -35,11 +35,17 @@ proxy test can select it whatever path it routes:
     /bad-framing        a response with both content-length and transfer-encoding: chunked,
                         then close
     /bad-status         a garbage status line, then close
+    /partial-head       the start of a response head ("HTTP/1.1 200 OK\\r\\nX:"), then close
+                        (FIN)
     /chunked/<n>        a chunked response of n chunks, chunk i (from 0) = "chunk <i>\\n"
+    /chunked-reset      the head of a chunked response and two chunks ("chunk 0\\n",
+                        "chunk 1\\n"), no last chunk, then RST once they are acknowledged
     /bytes/<n>          n body bytes (a repeating [a-z0-9] pattern), application/octet-stream
     /upgrade            with `Upgrade: websocket` (and Sec-WebSocket-Key): 101 with
                         Sec-WebSocket-Accept per RFC 6455, then echoes raw bytes until EOF;
                         without it: 426 with the echo body
+    /upgrade-unasked    101 Switching Protocols (upgrade: websocket) whatever the request asked
+                        for, then echoes raw bytes until EOF
     /expect             the echo answer (100 Continue is sent for any request that asks)
     /expect-reject      on `Expect: 100-continue`: 417 without reading the body, then close
 Anything else: the echo answer. HEAD gets the head of the same answer without a body.
@@ -552,6 +558,31 @@ def misbehave(conn, name, arg, echo, json_headers, ka_headers, headers, keep, he
         conn.send(b"HTTP/1.1 two-hundred Garbage\r\ncontent-length: 2\r\n\r\nok")
         conn.close_graceful()
         return "server"
+    elif name == "partial-head":
+        conn.send(b"HTTP/1.1 200 OK\r\nX:")
+        wait_sent(conn.sock)
+        conn.close_graceful()
+        return "server"
+    elif name == "chunked-reset":
+        conn.send(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                  b"transfer-encoding: chunked\r\n\r\n"
+                  b"8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n")
+        wait_sent(conn.sock)
+        conn.reset()
+        return "reset"
+    elif name == "upgrade-unasked":
+        conn.send(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                  b"connection: Upgrade\r\n\r\n")
+        if conn.buf:
+            conn.send(bytes(conn.buf))
+            conn.buf.clear()
+        while True:
+            data = conn.sock.recv(65536)
+            if not data:
+                break
+            conn.send(data)
+        conn.close_graceful()
+        return "client"
     elif name == "chunked":
         n = int_arg(arg, 0, 1000000)
         head = ["HTTP/1.1 200 OK", "content-type: text/plain", "transfer-encoding: chunked",
