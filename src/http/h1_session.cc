@@ -1124,7 +1124,14 @@ void H1Session::onResponseHead(std::size_t consumed) {
 
   bool tunnel = false;
   if (resp_.tunnel) {
-    if (!(websocket_ && status == 101)) {
+    // A 101 must name the protocol it switches to (RFC 9110 7.8), and only one the client asked
+    // for: websocket, the only upgrade passed on. Anything else would open a byte pipe to an
+    // upstream speaking a protocol the client never offered.
+    bool names_websocket = false;
+    for (std::string_view p : resp_.upgrade_protocols) {
+      if (h1EqualsIgnoreCase(p, "websocket")) names_websocket = true;
+    }
+    if (!(websocket_ && status == 101 && names_websocket)) {
       releaseUpstream(false);
       localError(ProxyError::kUpstreamProtocolError);
       return;

@@ -544,7 +544,8 @@ TEST(HttpProxy, BodyFromANagleClientIsNotHeldByDelayedAcks) {
   int answered = 0;
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kRequests; ++i) {
-    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
     ASSERT_EQ(::send(fd, "hello", 5, MSG_NOSIGNAL), 5);
     for (;;) {
       std::size_t consumed = 0;
@@ -795,6 +796,36 @@ TEST(HttpProxy, UnaskedSwitchingProtocolsGives502) {
   EXPECT_TRUE(buf.empty()) << shown(buf);
   EXPECT_EQ(pf.metric(errorMetric("upstream_protocol_error")), 2);
   EXPECT_EQ(be.stats().requests, 3);
+}
+
+// A websocket request answered 101 for another protocol, or for none named, is not tunnelled
+// either (RFC 9110 7.8: a 101 names the protocol; it must be one the client asked for).
+TEST(HttpProxy, SwitchingToAProtocolNotAskedForGives502) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port()));
+  const std::string ws =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+  for (const char* proto : {"h2c", "none", "WebSocket"}) {
+    SCOPED_TRACE(proto);
+    TcpClient c;
+    ASSERT_EQ(c.connect(port), 0);
+    std::string buf;
+    auto r =
+        roundTrip(c, buf, request("GET", std::string("/upgrade-unasked/") + proto, ws, "", false));
+    if (std::string(proto) == "WebSocket") {
+      // Protocol names compare case-insensitively: this one is the tunnel asked for.
+      ASSERT_EQ(r.status, 101) << shown(r.raw);
+      auto [got, end] = c.exchange("\x81\x02hi", /*half_close=*/true, 5s);
+      EXPECT_TRUE(got == "\x81\x02hi") << shown(got);
+      continue;
+    }
+    EXPECT_EQ(r.status, 502) << shown(r.raw);
+    EXPECT_EQ(r.header("x-pilotfish-error"), "upstream_protocol_error");
+    EXPECT_EQ(r.headerCount("upgrade"), 0) << shown(r.raw);
+  }
+  EXPECT_EQ(pf.metric(errorMetric("upstream_protocol_error")), 2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ proxy test can select it whatever path it routes:
     /upgrade            with `Upgrade: websocket` (and Sec-WebSocket-Key): 101 with
                         Sec-WebSocket-Accept per RFC 6455, then echoes raw bytes until EOF;
                         without it: 426 with the echo body
-    /upgrade-unasked    101 Switching Protocols (upgrade: websocket) whatever the request asked
-                        for, then echoes raw bytes until EOF
+    /upgrade-unasked[/<p>]  101 Switching Protocols (upgrade: <p>, default websocket; `none`:
+                        no Upgrade field) whatever the request asked for, then echoes raw
+                        bytes until EOF
     /expect             the echo answer (100 Continue is sent for any request that asks)
     /expect-reject      on `Expect: 100-continue`: 417 without reading the body, then close
 Anything else: the echo answer. HEAD gets the head of the same answer without a body.
@@ -571,7 +572,9 @@ def misbehave(conn, name, arg, echo, json_headers, ka_headers, headers, keep, he
         conn.reset()
         return "reset"
     elif name == "upgrade-unasked":
-        conn.send(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+        proto = arg or "websocket"
+        upgrade = b"" if proto == "none" else b"upgrade: " + proto.encode() + b"\r\n"
+        conn.send(b"HTTP/1.1 101 Switching Protocols\r\n" + upgrade +
                   b"connection: Upgrade\r\n\r\n")
         if conn.buf:
             conn.send(bytes(conn.buf))
