@@ -512,6 +512,20 @@ def serve_requests(conn):
             return "server"
 
 
+def echo_tunnel(conn):
+    """After a 101: echoes raw bytes (those already buffered first) until the client's EOF."""
+    if conn.buf:
+        conn.send(bytes(conn.buf))
+        conn.buf.clear()
+    while True:
+        data = conn.sock.recv(65536)
+        if not data:
+            break
+        conn.send(data)
+    conn.close_graceful()
+    return "client"
+
+
 def misbehave(conn, name, arg, echo, json_headers, ka_headers, headers, keep, head_only):
     """Answers one request per its mode. Returns None to go on with the connection (keepalive
     rules permitting), or how the connection ended when the mode ended it."""
@@ -576,16 +590,7 @@ def misbehave(conn, name, arg, echo, json_headers, ka_headers, headers, keep, he
         upgrade = b"" if proto == "none" else b"upgrade: " + proto.encode() + b"\r\n"
         conn.send(b"HTTP/1.1 101 Switching Protocols\r\n" + upgrade +
                   b"connection: Upgrade\r\n\r\n")
-        if conn.buf:
-            conn.send(bytes(conn.buf))
-            conn.buf.clear()
-        while True:
-            data = conn.sock.recv(65536)
-            if not data:
-                break
-            conn.send(data)
-        conn.close_graceful()
-        return "client"
+        return echo_tunnel(conn)
     elif name == "chunked":
         n = int_arg(arg, 0, 1000000)
         head = ["HTTP/1.1 200 OK", "content-type: text/plain", "transfer-encoding: chunked",
@@ -624,16 +629,7 @@ def misbehave(conn, name, arg, echo, json_headers, ka_headers, headers, keep, he
         accept = base64.b64encode(hashlib.sha1((key.strip() + WS_GUID).encode()).digest())
         conn.send(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
                   b"connection: Upgrade\r\nsec-websocket-accept: " + accept + b"\r\n\r\n")
-        if conn.buf:
-            conn.send(bytes(conn.buf))
-            conn.buf.clear()
-        while True:
-            data = conn.sock.recv(65536)
-            if not data:
-                break
-            conn.send(data)
-        conn.close_graceful()
-        return "client"
+        return echo_tunnel(conn)
     else:  # default echo, also "expect"
         conn.respond(200, json_headers + ka_headers, echo, head_only=head_only,
                      close_header=not keep)
