@@ -1,5 +1,6 @@
 // The access log end to end for `protocol: tcp`: one JSON line per connection with bytes,
-// upstream and error token; reopened on SIGUSR1 after a logrotate-style rename.
+// upstream and error token; reopened on SIGUSR1 after a logrotate-style rename. A full device
+// loses (and counts) entries, never requests.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -72,8 +73,7 @@ listeners:
   EXPECT_EQ(ok->at("cluster").as_string(), "redis");
   EXPECT_EQ(ok->at("bytes_in").as_int64(), 6);
   EXPECT_EQ(ok->at("bytes_out").as_int64(), 7);
-  EXPECT_EQ(ok->at("upstream_address").as_string(),
-            "127.0.0.1:" + std::to_string(redis.port()));
+  EXPECT_EQ(ok->at("upstream_address").as_string(), "127.0.0.1:" + std::to_string(redis.port()));
   EXPECT_TRUE(ok->at("error").is_null());
   EXPECT_EQ(failed->at("error").as_string(), "connect_failure");
   EXPECT_TRUE(failed->at("upstream_address").is_null());
@@ -106,6 +106,43 @@ TEST(AccessLog, UnknownFieldIsAConfigError) {
   EXPECT_NE(r.err.find(":1:27: access_log.fields[1]: unknown access log field \"bogus\""),
             std::string::npos)
       << r.err;
+}
+
+TEST(AccessLog, FullDeviceLosesEntriesNotRequests) {
+  // The log's device is full (ENOSPC on every write): requests are still proxied, the failed
+  // writes and the entries they carried are counted, and the error is logged, not the entries.
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(render(R"(workers: 2
+access_log: {path: /dev/full, format: json}
+clusters:
+  - {name: be, endpoints: [127.0.0.1:${BE}]}
+listeners:
+  - {name: web, address: 127.0.0.1:${PORT}, protocol: http, cluster: be}
+)",
+                      {{"BE", std::to_string(be.port())}, {"PORT", std::to_string(port)}}));
+  for (int i = 0; i < 20; ++i) {
+    auto r = httpRaw(
+        port, "GET /n" + std::to_string(i) + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.raw;
+  }
+  EXPECT_GE(
+      pf.waitMetric("pilotfish_access_log_write_errors_total", [](double v) { return v >= 1; }), 1);
+  // Every entry is either dropped or (never, here) written: none is lost without a count.
+  EXPECT_EQ(pf.waitMetric("pilotfish_access_log_dropped_total", [](double v) { return v >= 20; }),
+            20);
+  EXPECT_EQ(pf.metric("pilotfish_access_log_written_total"), 0);
+  const std::string out = pf.output();
+  EXPECT_NE(out.find("No space left on device"), std::string::npos) << out;
+  // Reported at most once per interval, not once per failed write.
+  std::size_t reports = 0;
+  for (auto at = out.find("No space left"); at != std::string::npos;
+       at = out.find("No space left", at + 1)) {
+    ++reports;
+  }
+  EXPECT_LE(reports, 2u) << out;
+  EXPECT_EQ(pf.output().find("/n7"), std::string::npos) << "an entry went to the error log";
+  EXPECT_TRUE(pf.process().running());
 }
 
 }  // namespace
