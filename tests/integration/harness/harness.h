@@ -395,11 +395,22 @@ struct TestCa {
   std::string server_key;   ///< dir/server.key
 
   TlsFiles server() const { return {server_cert, server_key}; }
+
+  /// A certificate's validity period in whole days from now (UTC); negative days are in the
+  /// past: {-10, -1} is a certificate that expired yesterday, {1, 10} one not valid yet.
+  struct Validity {
+    int not_before_days = 0;
+    int not_after_days = 3;
+  };
+
   /// Issues another certificate signed by this CA as dir/<stem>.pem and dir/<stem>.key.
   /// `sans`: subjectAltName entries like "DNS:a.example" or "IP:127.0.0.1" (may be empty);
-  /// `client`: extendedKeyUsage clientAuth instead of serverAuth.
+  /// `client`: extendedKeyUsage clientAuth instead of serverAuth;
+  /// `validity`: the notBefore/notAfter dates (signed with `openssl ca`, which takes explicit
+  /// dates, past ones included); without it the certificate is valid from now for 3 days.
   TlsFiles issue(const std::string& stem, const std::string& common_name,
-                 const std::vector<std::string>& sans, bool client = false) const;
+                 const std::vector<std::string>& sans, bool client = false,
+                 std::optional<Validity> validity = std::nullopt) const;
 };
 
 /// Counters of an HttpBackend (GET /__stats). Admin requests, and connections that carried only

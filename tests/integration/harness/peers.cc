@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -310,7 +311,8 @@ subjectKeyIdentifier = hash
 }
 
 TlsFiles TestCa::issue(const std::string& stem, const std::string& common_name,
-                       const std::vector<std::string>& sans, bool client) const {
+                       const std::vector<std::string>& sans, bool client,
+                       std::optional<Validity> validity) const {
   TlsFiles f{dir + "/" + stem + ".pem", dir + "/" + stem + ".key"};
   std::string cnf = dir + "/" + stem + ".cnf";
   std::string san_line;
@@ -326,8 +328,58 @@ TlsFiles TestCa::issue(const std::string& stem, const std::string& common_name,
   std::string csr = dir + "/" + stem + ".csr";
   openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
            "-keyout", f.key, "-out", csr, "-config", cnf});
-  openssl({"x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-set_serial", serial(),
-           "-days", "3", "-extfile", cnf, "-extensions", "ext", "-out", f.cert});
+  if (!validity) {
+    openssl({"x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-set_serial", serial(),
+             "-days", "3", "-extfile", cnf, "-extensions", "ext", "-out", f.cert});
+    return f;
+  }
+  // `openssl x509 -days -1` only moves notAfter (notBefore stays "now": an inverted period), and
+  // OpenSSL 3.0's x509/req have no -not_before/-not_after; `openssl ca` takes both dates. It
+  // needs a database and a serial file of its own: one set per stem.
+  if (validity->not_after_days < validity->not_before_days) {
+    throw std::runtime_error("TestCa::issue: not_after_days < not_before_days");
+  }
+  const std::string base = dir + "/" + stem;
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%016llX\n", std::stoull(serial()));
+  writeFile(base + ".serial", hex);
+  writeFile(base + ".index", "");
+  writeFile(base + ".ca.cnf", "[ca]\ndefault_ca = ca_default\n[ca_default]\ndatabase = " + base +
+                                  ".index\nserial = " + base +
+                                  ".serial\ndefault_md = sha256\npolicy = policy_any\n"
+                                  "unique_subject = no\n[policy_any]\ncommonName = supplied\n");
+  const auto date = [](int days) {
+    const std::time_t t = std::time(nullptr) + static_cast<std::time_t>(days) * 86400;
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
+    return std::string(buf);
+  };
+  fs::create_directories(base + ".issued");
+  openssl({"ca",
+           "-batch",
+           "-notext",
+           "-config",
+           base + ".ca.cnf",
+           "-cert",
+           ca_cert,
+           "-keyfile",
+           ca_key,
+           "-in",
+           csr,
+           "-out",
+           f.cert,
+           "-outdir",
+           base + ".issued",
+           "-startdate",
+           date(validity->not_before_days),
+           "-enddate",
+           date(validity->not_after_days),
+           "-extfile",
+           cnf,
+           "-extensions",
+           "ext"});
   return f;
 }
 
