@@ -812,9 +812,22 @@ void H1Session::tlsHandshake() {
     return;
   }
   cs.tls_failures.inc();
-  SPDLOG_DEBUG("listener {}: TLS handshake with {} in cluster {} failed: {}", proxy_.cfg_.name,
-               snapshot_->endpoints[endpoint_]->host_port.toString(), snapshot_->name,
-               up_tls_->lastError());
+  auto& w = proxy_.worker_;
+  const auto now = Clock::now();
+  if (w.tls_warned_at == Clock::time_point{} || now - w.tls_warned_at >= w.kTlsWarnInterval) {
+    SPDLOG_WARN(
+        "listener {}: TLS handshake with {} in cluster {} failed: {} ({} other failed "
+        "handshakes on this worker since the last report)",
+        proxy_.cfg_.name, snapshot_->endpoints[endpoint_]->host_port.toString(), snapshot_->name,
+        up_tls_->lastError(), w.tls_failures_unreported);
+    w.tls_warned_at = now;
+    w.tls_failures_unreported = 0;
+  } else {
+    ++w.tls_failures_unreported;
+    SPDLOG_DEBUG("listener {}: TLS handshake with {} in cluster {} failed: {}", proxy_.cfg_.name,
+                 snapshot_->endpoints[endpoint_]->host_port.toString(), snapshot_->name,
+                 up_tls_->lastError());
+  }
   connect_deadline_ = kNever;
   onConnectFailed(endpoint_, false);
 }

@@ -341,8 +341,7 @@ TEST(TlsOriginationFaults, ExpiredCertificateIsRefusedAndLogged) {
     return o;
   }()};
   const uint16_t port = freePort();
-  Pilotfish::Options po;
-  po.extra_args = {"--log-level", "debug"};  // the handshake failure's reason is a debug line
+  // The default log level: the reason of a failed handshake is a warning.
   Pilotfish pf(render(R"(workers: 1
 clusters:
   - name: expired
@@ -362,8 +361,7 @@ listeners:
 )",
                       {{"TLS", std::to_string(nginx.tlsPort())},
                        {"CA", ca.ca_cert},
-                       {"PORT", std::to_string(port)}}),
-               po);
+                       {"PORT", std::to_string(port)}}));
   auto r = http("GET", port, "/x");
   EXPECT_EQ(r.status, 503) << r.raw;
   EXPECT_EQ(r.header("x-pilotfish-error"), "connect_failure") << r.raw;
@@ -392,6 +390,18 @@ listeners:
   EXPECT_NE(line.find("cluster expired"), std::string::npos) << line;
   EXPECT_NE(line.find("127.0.0.1:" + std::to_string(nginx.tlsPort())), std::string::npos) << line;
   EXPECT_NE(line.find("certificate verify failed"), std::string::npos) << line;
+  EXPECT_NE(line.find("[warn"), std::string::npos) << line;
+  // Every request fails the same way: the warning is rate-limited, not one per request.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(http("GET", port, "/again").status, 503);
+  EXPECT_EQ(pf.waitMetric(series("pilotfish_cluster_upstream_tls_failures_total", "expired"),
+                          [](double v) { return v >= 6; }),
+            6);
+  std::size_t warned = 0;
+  for (std::size_t at = pf.output().find("certificate has expired"); at != std::string::npos;
+       at = pf.output().find("certificate has expired", at + 1)) {
+    ++warned;
+  }
+  EXPECT_EQ(warned, 1u) << pf.output();
   // No secrets: neither key material nor the PEM of anything.
   const std::string out = pf.output();
   EXPECT_EQ(out.find("PRIVATE KEY"), std::string::npos);

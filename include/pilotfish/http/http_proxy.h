@@ -88,6 +88,12 @@ struct HttpWorker {
   std::size_t index;
   HttpSessionList sessions;
   bool draining = false;
+  /// Failed upstream TLS handshakes are logged at warn at most once per kTlsWarnInterval per
+  /// worker (an expired certificate fails every request); the others at debug, and counted here
+  /// until the next warning reports them.
+  std::chrono::steady_clock::time_point tls_warned_at{};
+  uint64_t tls_failures_unreported = 0;
+  static constexpr std::chrono::seconds kTlsWarnInterval{10};
 
   /// The worker's entry for `name` in dynamic_host cluster `cluster`, created on first use.
   /// Expired entries are dropped when the table grows past kMaxDynamicHosts.
