@@ -16,10 +16,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <regex>
 #include <thread>
@@ -1102,6 +1107,168 @@ TEST(HttpProxy, ClientThatStopsReadingIsResetAfterResponseSendTimeout) {
   EXPECT_EQ(pf.metric(errorMetric("response_send_timeout")), 1);
 }
 
+// Polls `value` until it has not changed for `quiet` (a transfer that stalled); returns that
+// value, or nullopt when it was still changing at `deadline`. NaN (a failed scrape) counts as a
+// change.
+std::optional<double> waitStalled(const std::function<double()>& value, milliseconds quiet,
+                                  milliseconds deadline) {
+  const auto end = Clock::now() + deadline;
+  double last = value();
+  auto since = Clock::now();
+  while (Clock::now() < end) {
+    std::this_thread::sleep_for(50ms);  // polling interval: the quiet period is what is measured
+    const double v = value();
+    if (v != last || std::isnan(v)) {
+      last = v;
+      since = Clock::now();
+    } else if (Clock::now() - since >= quiet) {
+      return last;
+    }
+  }
+  return std::nullopt;
+}
+
+constexpr long kOneMiB = 1L << 20;
+const std::string kUpRx = "pilotfish_cluster_upstream_received_bytes_total{cluster=\"be\"}";
+
+// Memory bound, download direction: a client asks for 256 MiB and reads none of it. pilotfish
+// reads from the upstream only while its 64 KiB buffer toward the client has room, so what it
+// takes from the upstream is bounded by that buffer plus the kernel's socket buffers, and its
+// RSS does not grow with the body.
+TEST(HttpProxy, ClientThatStopsReadingBoundsMemoryAndUpstreamReads) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(simpleYaml(port, be.port(), "    response_send_timeout: 30s\n"));
+  // Warm-up: one whole download through the same path (buffers, allocator arenas, block cache).
+  {
+    TcpClient w;
+    ASSERT_EQ(w.connect(port), 0);
+    std::string buf;
+    auto r = roundTrip(w, buf, request("GET", "/bytes/4194304", "", "", false));
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.body.size(), 4194304u);
+  }
+  const double rx0 = pf.metric(kUpRx);
+  ASSERT_FALSE(std::isnan(rx0));
+
+  constexpr long kBody = 256 * kOneMiB;
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  ASSERT_TRUE(c.sendAll(request("GET", "/bytes/" + std::to_string(kBody), "", "", false)));
+  // Request started: the backend has it and pilotfish has begun receiving the body.
+  ASSERT_EQ(be.waitStats([](const BackendStats& s) { return s.requests >= 2; }).requests, 2);
+  ASSERT_TRUE(waitFor([&] { return pf.metric(kUpRx) - rx0 > 0; }, 5s));
+  const long rss0 = rssKiB(pf.pid());
+  ASSERT_GT(rss0, 0);
+
+  // The transfer stalls: the bytes pilotfish reads from the upstream stop growing.
+  auto stalled = waitStalled([&] { return pf.metric(kUpRx); }, 700ms, 6s);
+  ASSERT_TRUE(stalled) << "upstream bytes kept growing: pilotfish reads a body nobody takes; "
+                       << (pf.metric(kUpRx) - rx0) << " bytes so far";
+  const long rss1 = rssKiB(pf.pid());
+  const double taken = *stalled - rx0;
+  EXPECT_GT(taken, 64 * 1024) << "the transfer never started";
+  EXPECT_LT(taken, 16.0 * kOneMiB) << "pilotfish read " << taken << " bytes of a body the client "
+                                   << "does not read (its buffer is 64 KiB)";
+  EXPECT_LT(rss1 - rss0, 8 * 1024) << "RSS grew from " << rss0 << " KiB to " << rss1 << " KiB";
+  EXPECT_EQ(pf.metric(errorMetric("response_send_timeout")), 0);
+  std::cout << "upstream bytes read while stalled: " << taken << ", RSS " << rss0 << " -> " << rss1
+            << " KiB\n";
+
+  // It was backpressure, not a failure: once the client reads, the body flows again.
+  std::string got;
+  ASSERT_EQ(c.recvAtLeast(got, static_cast<std::size_t>(taken) + 8 * kOneMiB, 10s), ReadEnd::kData);
+  EXPECT_GT(pf.metric(kUpRx) - rx0, taken);
+  EXPECT_EQ(got.compare(0, 15, "HTTP/1.1 200 OK"), 0) << shown(got);
+}
+
+// Memory bound, upload direction: a client streams a 256 MiB body as fast as its socket takes it
+// to an upstream that accepted the connection but never reads. pilotfish stops reading the client
+// once 64 KiB wait for the upstream, so the client's send blocks, and RSS does not grow.
+TEST(HttpProxy, UploadToAnUpstreamThatNeverReadsIsBackpressured) {
+  HttpBackend be;
+  TestServer stuck(TestServer::Mode::kHold);
+  uint16_t port = freePort();
+  Pilotfish pf(
+      yaml({.port = port,
+            .clusters = clusterYaml("be", {be.port()}) + clusterYaml("stuck", {stuck.port()}),
+            .listener = "    request_body_timeout: 30s\n    routes:\n"
+                        "      - match: {path_prefix: /warm}\n        cluster: be\n"
+                        "    cluster: stuck\n"}));
+  // Warm-up: a 4 MiB upload through the same path to a backend that reads it.
+  {
+    auto body = randomBytes(4 * kOneMiB, 9);
+    TcpClient w;
+    ASSERT_EQ(w.connect(port), 0);
+    std::string buf;
+    auto r = roundTrip(w, buf, request("POST", "/warm", "", body, false));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(echoOf(r).bodyLen(), 4 * kOneMiB);
+  }
+  const std::string up_tx = "pilotfish_cluster_upstream_sent_bytes_total{cluster=\"stuck\"}";
+  const std::string rx = lm("pilotfish_listener_received_bytes_total");
+  const double tx0 = pf.metric(up_tx);
+  const double rx0 = pf.metric(rx);
+  ASSERT_FALSE(std::isnan(tx0) || std::isnan(rx0));
+
+  constexpr long kBody = 256 * kOneMiB;
+  TcpClient c;
+  ASSERT_EQ(c.connect(port), 0);
+  ASSERT_TRUE(c.sendAll("POST /upload HTTP/1.1\r\nHost: svc.local\r\nContent-Length: " +
+                        std::to_string(kBody) + "\r\n\r\n"));
+  ASSERT_TRUE(waitFor([&] { return stuck.accepted() >= 1; }, 5s)) << "no upstream connection";
+  const long rss0 = rssKiB(pf.pid());
+  ASSERT_GT(rss0, 0);
+
+  // Send as fast as the socket allows until it has taken nothing for 700 ms.
+  const std::string chunk(kOneMiB, 'u');
+  long sent = 0;
+  auto last_progress = Clock::now();
+  const auto deadline = Clock::now() + 6s;
+  while (sent < kBody && Clock::now() - last_progress < 700ms && Clock::now() < deadline) {
+    long n = c.sendSome(chunk.data(), std::min<long>(kOneMiB, kBody - sent));
+    ASSERT_GE(n, 0) << "send failed: " << std::strerror(static_cast<int>(-n));
+    if (n > 0) {
+      sent += n;
+      last_progress = Clock::now();
+    } else {
+      pollfd p{c.fd(), POLLOUT, 0};
+      ::poll(&p, 1, 50);
+    }
+  }
+  const long rss1 = rssKiB(pf.pid());
+  ASSERT_LT(sent, kBody) << "the client sent the whole body into an upstream that reads nothing";
+  EXPECT_GE(msSince(last_progress), 700) << "the send never blocked within 6 s; sent " << sent;
+  EXPECT_LT(sent, 64 * kOneMiB) << "the client's send blocked only after " << sent << " bytes";
+  EXPECT_GT(sent, 64 * 1024);
+  const double took = pf.metric(rx) - rx0;
+  const double forwarded = pf.metric(up_tx) - tx0;
+  EXPECT_LT(took, 16.0 * kOneMiB) << "pilotfish read " << took << " bytes from the client";
+  EXPECT_LT(forwarded, 16.0 * kOneMiB);
+  EXPECT_GT(forwarded, 0) << "the body past the replay buffer was not streamed";
+  EXPECT_LE(took - forwarded, 256.0 * 1024) << "read " << took << " forwarded " << forwarded;
+  EXPECT_EQ(stuck.bytesIn(), 0u);
+  EXPECT_LT(rss1 - rss0, 8 * 1024) << "RSS grew from " << rss0 << " KiB to " << rss1 << " KiB";
+  EXPECT_EQ(pf.metric(errorMetric("request_body_timeout")), 0);
+  std::cout << "client sent " << sent << ", pilotfish read " << took << " and forwarded "
+            << forwarded << " bytes, RSS " << rss0 << " -> " << rss1 << " KiB\n";
+
+  // The stuck upstream dies: the exchange ends (the client cannot close it: its unsent bytes
+  // queue behind a zero window, so pilotfish would never see its FIN).
+  stuck.abortAll();
+  std::string buf;
+  ReadEnd end = ReadEnd::kError;
+  auto r = readResponse(c, buf, 5s, false, &end);
+  if (r) {
+    EXPECT_GE(r->status, 500) << shown(r->raw);
+    EXPECT_EQ(lowered(r->header("connection")), "close") << shown(r->raw);
+    std::cout << "after the upstream reset: " << r->status << " " << r->header("x-pilotfish-error")
+              << "\n";
+  } else {
+    EXPECT_EQ(end, ReadEnd::kReset) << "the client connection outlived its upstream";
+  }
+}
+
 TEST(HttpProxy, IdleKeepaliveConnectionClosesWithoutAnswer) {
   HttpBackend be;
   uint16_t port = freePort();
@@ -1755,6 +1922,237 @@ TEST(HttpProxy, DrainLetsInFlightRequestFinishWithConnectionClose) {
   ASSERT_TRUE(st) << "did not exit";
   EXPECT_TRUE(st->exited && st->code == 0) << st->describe();
   EXPECT_LT(msSince(t0), 4000) << "exit waited for drain_timeout";
+}
+
+// A connect attempt: 0 when accepted, else the errno (ECONNREFUSED once the listeners closed).
+int tryConnectHttp(uint16_t port) {
+  TcpClient c;
+  return c.connect(port, 1s);
+}
+
+// The drain tests' config: one http listener "web" in front of cluster "be".
+std::string drainYaml(uint16_t port, uint16_t be_port, const std::string& drain) {
+  return render(R"(workers: ${WORKERS}
+log: {level: info}
+${DRAIN}
+clusters:
+${CLUSTERS}listeners:
+  - name: web
+    address: 127.0.0.1:${PORT}
+    protocol: http
+    cluster: be
+)",
+                {{"WORKERS", std::to_string(kWorkers)},
+                 {"DRAIN", drain},
+                 {"CLUSTERS", clusterYaml("be", {be_port})},
+                 {"PORT", std::to_string(port)}});
+}
+
+// SIGTERM in the middle of keepalive load: requests keep being served during drain_delay; once
+// the listeners close, each busy connection gets its current answer with `connection: close` and
+// a clean FIN, idle ones are closed, new connects are refused, and the process exits 0 as soon as
+// the last connection is gone (not at drain_timeout). No answer is ever a 5xx or cut short.
+TEST(HttpProxy, DrainUnderKeepaliveLoadAnswersEveryRequestItTook) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(drainYaml(port, be.port(), "drain_delay: 1s\ndrain_timeout: 5s"));
+
+  struct Result {
+    int status = 0;               // 0: no answer
+    bool close = false;           // connection: close
+    bool partial = false;         // the connection ended inside a response
+    std::string what;             // how an unanswered request ended, a parse error
+    Clock::time_point sent;       // when the request was written
+    bool fin_after_close = true;  // after a `connection: close` answer: a clean EOF, nothing more
+    int nth = 0;                  // requests on its connection before it
+  };
+  constexpr int kClients = 4;
+  std::mutex mu;
+  std::vector<Result> results;
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::atomic<int> refused_clients{0};
+  std::atomic<int64_t> first_refused_ns{0};  // steady clock, 0 = not yet
+  auto now_ns = [] { return Clock::now().time_since_epoch().count(); };
+
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      int seq = 0;
+      while (!stop) {
+        TcpClient c;
+        int err = c.connect(port, 2s);
+        if (err == ECONNREFUSED) {
+          int64_t zero = 0;
+          first_refused_ns.compare_exchange_strong(zero, now_ns());
+          ++refused_clients;
+          return;
+        }
+        if (err != 0) {
+          std::lock_guard<std::mutex> g(mu);
+          results.push_back(
+              {.what = std::string("connect: ") + std::strerror(err), .sent = Clock::now()});
+          continue;
+        }
+        std::string buf;
+        int nth = 0;
+        while (!stop) {
+          Result r;
+          r.nth = nth++;
+          r.sent = Clock::now();
+          const std::string target = "/load/" + std::to_string(t) + "/" + std::to_string(seq++);
+          if (!c.sendAll(request("GET", target, "", "", false), 2s)) {
+            r.what = "send failed";
+            std::lock_guard<std::mutex> g(mu);
+            results.push_back(r);
+            break;
+          }
+          ReadEnd end = ReadEnd::kError;
+          std::optional<HttpResponse> resp;
+          try {
+            resp = readResponse(c, buf, 5s, false, &end);
+          } catch (const std::exception& e) {
+            r.what = std::string("unparsable: ") + e.what();
+          }
+          if (resp) {
+            r.status = resp->status;
+            r.close = lowered(resp->header("connection")) == "close";
+            ++answered;
+            if (r.close) {
+              std::string more;
+              auto e2 = c.waitClosed(3s, &more);
+              r.fin_after_close = e2 == ReadEnd::kEof && more.empty() && buf.empty();
+              if (!r.fin_after_close) r.what = std::string("after close: ") + toString(e2);
+            }
+          } else {
+            r.partial = !buf.empty();
+            if (r.what.empty()) r.what = toString(end);
+          }
+          const bool again = resp && !r.close;
+          {
+            std::lock_guard<std::mutex> g(mu);
+            results.push_back(r);
+          }
+          if (!again) break;
+        }
+      }
+    });
+  }
+  auto join = [&] {
+    stop = true;
+    for (auto& th : clients) th.join();
+    clients.clear();
+  };
+
+  // Load runs; then SIGTERM.
+  bool loaded = waitFor([&] { return answered >= 200; }, 5s);
+  if (!loaded) join();
+  ASSERT_TRUE(loaded) << "load never got going: " << answered << " answers";
+  const int before_signal = answered;
+  const auto t_sig = Clock::now();
+  pf.process().signal(SIGTERM);
+
+  // Every client ends at a refused connect once the listeners are closed.
+  bool all_refused = waitFor([&] { return refused_clients == kClients; }, 6s);
+  const double refused_at =
+      first_refused_ns ? std::chrono::duration<double, std::milli>(
+                             Clock::time_point(Clock::duration(first_refused_ns.load())) - t_sig)
+                             .count()
+                       : -1;
+  join();
+  EXPECT_TRUE(all_refused) << "clients still connecting 6 s after SIGTERM";
+  const auto t_refused = Clock::time_point(Clock::duration(first_refused_ns.load()));
+  EXPECT_GE(refused_at, 900) << "listeners closed before drain_delay";
+  EXPECT_LT(refused_at, 3000);
+  EXPECT_EQ(tryConnectHttp(port), ECONNREFUSED);
+
+  auto st = pf.process().wait(5s);
+  ASSERT_TRUE(st) << "did not exit";
+  EXPECT_TRUE(st->exited && st->code == 0) << st->describe();
+  EXPECT_LT(msSince(t_sig), 3500) << "exit waited for drain_timeout with no connection left";
+
+  int ok = 0, closes = 0, unanswered_after = 0, during_delay = 0;
+  for (const auto& r : results) {
+    const bool after_sig = r.sent >= t_sig;
+    if (r.status != 0) {
+      EXPECT_EQ(r.status, 200) << "request sent " << msSince(r.sent) << " ms ago";
+      ok += r.status == 200;
+      if (r.close) {
+        ++closes;
+        EXPECT_TRUE(after_sig) << "connection: close before the drain";
+        EXPECT_TRUE(r.fin_after_close) << r.what;
+      } else if (first_refused_ns && r.sent > t_refused) {
+        ADD_FAILURE() << "a request sent after the listeners closed was answered without "
+                         "connection: close";
+      }
+      if (after_sig && r.sent < t_sig + 800ms) ++during_delay;
+    } else {
+      EXPECT_FALSE(r.partial) << "connection ended inside a response: " << r.what;
+      EXPECT_TRUE(after_sig) << "unanswered before the drain: " << r.what;
+      ++unanswered_after;
+      // The keepalive race: the request was sent as the drain closed its idle connection (a
+      // reset: it had reached pilotfish's socket unread), or into the accept queue.
+      std::cout << "unanswered: " << r.what << " (request " << r.nth + 1 << " on its connection, "
+                << "sent " << std::chrono::duration<double, std::milli>(r.sent - t_sig).count()
+                << " ms after SIGTERM)\n";
+    }
+  }
+  EXPECT_GT(during_delay, 0) << "nothing was served during drain_delay";
+  EXPECT_GE(closes, 1) << "no busy connection got connection: close";
+  EXPECT_GE(ok, before_signal);
+  std::cout << "answered " << ok << " (" << during_delay << " inside drain_delay), " << closes
+            << " with connection: close, " << unanswered_after
+            << " unanswered after SIGTERM (closed idle or not yet accepted)\n";
+}
+
+// drain_timeout fires with requests still in flight (the backend answers after 10 s): both are
+// cut, the one still waiting for its head and the one waiting mid-body, without ever looking
+// complete; the process still exits 0 at once.
+TEST(HttpProxy, DrainTimeoutCutsRequestsStillInFlightAndExitsZero) {
+  HttpBackend be;
+  uint16_t port = freePort();
+  Pilotfish pf(drainYaml(port, be.port(), "drain_delay: 1s\ndrain_timeout: 2s"));
+  TcpClient waiting, midbody;
+  ASSERT_EQ(waiting.connect(port), 0);
+  ASSERT_EQ(midbody.connect(port), 0);
+  ASSERT_TRUE(waiting.sendAll(request("GET", "/slow/10000", "", "", false)));
+  ASSERT_TRUE(midbody.sendAll(request("GET", "/slow-body/10000", "", "", false)));
+  std::string got_a, got_b;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        midbody.recvSome(got_b, 10ms);
+        return got_b.find("\r\n\r\n") != std::string::npos;
+      },
+      5s))
+      << "no response head: " << shown(got_b);
+  ASSERT_EQ(be.waitStats([](const BackendStats& s) { return s.requests >= 2; }).requests, 2);
+
+  const auto t0 = Clock::now();
+  pf.process().signal(SIGTERM);
+  const auto end_a = waiting.waitClosed(6s, &got_a);
+  const double cut_a = msSince(t0);
+  const auto end_b = midbody.waitClosed(6s, &got_b);
+  const double cut_b = msSince(t0);
+  EXPECT_TRUE(end_a == ReadEnd::kEof || end_a == ReadEnd::kReset) << toString(end_a);
+  EXPECT_TRUE(end_b == ReadEnd::kEof || end_b == ReadEnd::kReset) << toString(end_b);
+  // Cut at drain_delay + drain_timeout, not before (they were busy, not idle).
+  EXPECT_GE(cut_a, 2800);
+  EXPECT_LT(cut_a, 5000);
+  EXPECT_GE(cut_b, 2800);
+  EXPECT_LT(cut_b, 5000);
+  EXPECT_TRUE(parseResponses(got_a).empty()) << shown(got_a);
+  EXPECT_TRUE(got_a.empty()) << shown(got_a);
+  EXPECT_TRUE(parseResponses(got_b).empty()) << "a cut response looks complete: " << shown(got_b);
+  EXPECT_EQ(got_b.compare(0, 15, "HTTP/1.1 200 OK"), 0) << shown(got_b);
+  // "Any left are closed (with RST)" (docs/architecture.md).
+  EXPECT_EQ(end_a, ReadEnd::kReset);
+  EXPECT_EQ(end_b, ReadEnd::kReset);
+
+  auto st = pf.process().wait(3s);
+  ASSERT_TRUE(st) << "still running 3 s after drain_timeout cut the last connections";
+  EXPECT_TRUE(st->exited && st->code == 0) << st->describe();
+  EXPECT_LT(msSince(t0), 4500);
+  EXPECT_NE(pf.output().find("drain_timeout expired"), std::string::npos) << pf.output();
 }
 
 }  // namespace
