@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -1415,7 +1416,14 @@ void H1Session::lingerClose() {
 
 void H1Session::drain() {
   closing_ = true;
-  if (phase_ == Phase::kHead && !head_started_ && din_.empty()) close(false);
+  if (phase_ != Phase::kHead || head_started_ || !din_.empty()) return;
+  // Idle between requests, as far as this session has read. A next request already waiting in
+  // the socket (a keepalive client sent it, or the connection was accepted just before the
+  // listener closed) would turn the close into an RST and be lost unanswered: let it be read and
+  // answered with `connection: close` instead.
+  int waiting = 0;
+  if (::ioctl(down_.native_handle(), FIONREAD, &waiting) == 0 && waiting > 0) return;
+  close(false);
 }
 
 void H1Session::close(bool forced) {

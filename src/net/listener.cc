@@ -1,6 +1,6 @@
 #include "pilotfish/net/listener.h"
-#include "pilotfish/net/close.h"
 #include "net/asio_access.h"
+#include "pilotfish/net/close.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -91,10 +91,12 @@ std::error_code Listener::bind(const SocketAddress& address, const BindOptions& 
 
 void Listener::start() {
   stopped_ = false;
+  started_ = true;
   acceptSome();
 }
 
 void Listener::stop() {
+  if (started_ && !stopped_ && acceptor_.is_open()) (void)acceptQueued(kFinalAccepts, false);
   stopped_ = true;
   pause_timer_.cancel();
   net::close(acceptor_);
@@ -104,27 +106,37 @@ void Listener::stop() {
 // has usually arrived with it), up to kAcceptBatch per turn; then waits for the listening socket
 // to become readable again. accept4 makes the socket non-blocking in the same system call.
 void Listener::acceptSome() {
-  for (int i = 0; i < kAcceptBatch; ++i) {
+  const Batch b = acceptQueued(kAcceptBatch, true);
+  if (b == Batch::kPaused || b == Batch::kStopped || stopped_) return;
+  acceptor_.async_wait(tcp::acceptor::wait_read, [this](boost::system::error_code ec) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    acceptSome();
+  });
+}
+
+Listener::Batch Listener::acceptQueued(int limit, bool may_pause) {
+  for (int i = 0; i < limit; ++i) {
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
     const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EAGAIN || err == EWOULDBLOCK) return Batch::kEmpty;
       if (err == EINTR) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors or memory: the pending connection stays in the backlog and would
         // make accept fail again at once. Pause instead of spinning; existing connections keep
         // running and free descriptors as they close.
         stats_.accept_paused.inc();
+        if (!may_pause) return Batch::kEmpty;
         SPDLOG_WARN("listener {}: accept failed ({}); pausing {}ms", name_, std::strerror(err),
                     kAcceptPause.count());
         pause_timer_.expires_after(kAcceptPause);
         pause_timer_.async_wait([this](boost::system::error_code tec) {
           if (!tec && !stopped_) acceptSome();
         });
-        return;
+        return Batch::kPaused;
       }
       // ECONNABORTED and friends: the peer gave up before we accepted; carry on.
       stats_.accept_errors.inc();
@@ -146,13 +158,9 @@ void Listener::acceptSome() {
     std::memcpy(peer.data(), &ss, len);
     peer.resize(len);
     on_accept_(std::move(socket), peer);
-    if (stopped_) return;
+    if (stopped_) return Batch::kStopped;
   }
-  if (stopped_) return;
-  acceptor_.async_wait(tcp::acceptor::wait_read, [this](boost::system::error_code ec) {
-    if (stopped_ || ec == asio::error::operation_aborted) return;
-    acceptSome();
-  });
+  return Batch::kFull;
 }
 
 }  // namespace pilotfish::net

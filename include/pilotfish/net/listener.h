@@ -51,15 +51,24 @@ class Listener {
 
   /// Starts the accept loop.
   void start();
-  /// Closes the listening socket; in-flight accepts complete with operation_aborted.
+  /// Closes the listening socket; in-flight accepts complete with operation_aborted. A started
+  /// listener first accepts what is already queued (up to kFinalAccepts), so that those clients
+  /// are served instead of reset by the close. Connections whose handshake the kernel is still
+  /// holding back (TCP_DEFER_ACCEPT, no data yet) cannot be taken over and are reset.
   void stop();
 
   /// Connections accepted per turn of the worker's loop at most, before the others run.
   static constexpr int kAcceptBatch = 16;
   /// How long accepting pauses after EMFILE/ENFILE/ENOBUFS/ENOMEM.
   static constexpr std::chrono::milliseconds kAcceptPause{100};
+  /// At most this many queued connections are taken over by stop().
+  static constexpr int kFinalAccepts = 4096;
 
  private:
+  enum class Batch { kEmpty, kFull, kPaused, kStopped };
+  /// Accepts up to `limit` queued connections. `may_pause`: on EMFILE and the like, arm the
+  /// pause timer (kPaused) rather than just stop (kEmpty).
+  Batch acceptQueued(int limit, bool may_pause);
   void acceptSome();
 
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -68,6 +77,7 @@ class Listener {
   ListenerStats& stats_;
   AcceptFn on_accept_;
   bool stopped_ = false;
+  bool started_ = false;
 };
 
 }  // namespace pilotfish::net

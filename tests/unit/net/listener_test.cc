@@ -17,6 +17,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pilotfish::net {
 namespace {
@@ -62,11 +63,12 @@ class ListenerTest : public testing::LoopbackTest {
   }
 
   tcp::socket connectTo(Listener& l) {
+    port_ = boundPort(l.nativeHandle());
     tcp::socket client(io_);
-    client.connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), boundPort(l.nativeHandle())));
+    client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
     return client;
   }
+  uint16_t port_ = 0;  // the last listener connectTo() used
 };
 
 TEST_F(ListenerTest, DeferAcceptHandsAConnectionOverWithItsFirstBytes) {
@@ -111,6 +113,40 @@ TEST_F(ListenerTest, WithoutDeferAcceptASilentClientIsAcceptedAtOnce) {
   // Well under the deferral (kDeferAcceptSeconds), which a deferred socket could not beat.
   ASSERT_TRUE(runUntil([&] { return accepted_ == 1; }, 700ms));
   EXPECT_TRUE(first_bytes_.empty());
+}
+
+TEST_F(ListenerTest, StopTakesOverWhatIsQueuedInsteadOfResettingIt) {
+  // Connections the kernel completed but the loop has not accepted yet would be reset by closing
+  // the listening socket; stop() hands them over first (drain then answers them).
+  Listener l = make();
+  std::string why;
+  ASSERT_FALSE(l.bind(loopback(), {}, &why)) << why;
+  l.start();
+  io_.restart();
+  io_.poll();  // the accept loop now waits on the socket
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(connectTo(l));
+    asio::write(clients.back(), asio::buffer(std::string_view("x")));
+  }
+  EXPECT_EQ(accepted_, 0) << "accepted without the loop running";
+  l.stop();
+  EXPECT_EQ(accepted_, 3);
+  // The listening socket is closed: a new client is refused.
+  tcp::socket late(io_);
+  boost::system::error_code ec;
+  late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+  EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
+}
+
+TEST_F(ListenerTest, StopBeforeStartAcceptsNothing) {
+  // A listener waiting for its clusters (never started) must not serve anyone at stop().
+  Listener l = make();
+  std::string why;
+  ASSERT_FALSE(l.bind(loopback(), {}, &why)) << why;
+  tcp::socket client = connectTo(l);
+  l.stop();
+  EXPECT_EQ(accepted_, 0);
 }
 
 }  // namespace
