@@ -7,8 +7,10 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cctype>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 namespace pilotfish::admin {
 
@@ -63,6 +65,49 @@ bool parseRequestLine(std::string_view head, Request& req) {
   return true;
 }
 
+// The value (without surrounding whitespace) of the first header field named `name` (lower
+// case) in `head`, request line first; nullopt when there is none.
+std::optional<std::string_view> fieldValue(std::string_view head, std::string_view name) {
+  std::size_t at = head.find("\r\n");
+  while (at != std::string_view::npos) {
+    at += 2;
+    const std::size_t eol = head.find("\r\n", at);
+    if (eol == std::string_view::npos || eol == at) return std::nullopt;
+    std::string_view line = head.substr(at, eol - at);
+    const std::size_t colon = line.find(':');
+    bool same = colon == name.size();
+    for (std::size_t i = 0; same && i < colon; ++i) {
+      same = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
+    }
+    if (same) {
+      line.remove_prefix(colon + 1);
+      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+      return line;
+    }
+    at = eol;
+  }
+  return std::nullopt;
+}
+
+// A request a web page made the browser send: cross-site (Sec-Fetch-Site), or with an Origin
+// that is not this server's own (Origin's authority differs from Host). Typing the URL into the
+// address bar (Sec-Fetch-Site: none) and pages the admin serves itself (same-origin) pass.
+bool fromAnotherSite(std::string_view head) {
+  if (auto site = fieldValue(head, "sec-fetch-site")) {
+    if (*site == "cross-site" || *site == "same-site") return true;
+  }
+  if (auto origin = fieldValue(head, "origin")) {
+    const std::string_view host = fieldValue(head, "host").value_or("");
+    std::string_view authority = *origin;
+    const std::size_t scheme = authority.find("://");
+    if (scheme == std::string_view::npos) return true;  // "null" and other opaque origins
+    authority.remove_prefix(scheme + 3);
+    return authority.empty() || authority != host;
+  }
+  return false;
+}
+
 }  // namespace
 
 class AdminServer::Connection : public std::enable_shared_from_this<Connection> {
@@ -103,6 +148,16 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
     }
     std::string allow;
     Response resp;
+    // A web page open in the operator's browser can send requests to 127.0.0.1:9901 too (a
+    // POST /logging needs no CORS preflight). Browsers mark those with Sec-Fetch-Site and
+    // Origin; curl, Prometheus and kubectl send neither. They are refused, whatever the method.
+    if (fromAnotherSite(head)) {
+      SPDLOG_WARN("admin: refused {} {} sent by a web page of another site", req.method, req.path);
+      reply(Response{403, "text/plain; charset=utf-8",
+                     "requests from web pages of other sites are refused\n"},
+            "");
+      return;
+    }
     try {
       resp = server_.dispatch(req, &allow);
     } catch (const std::exception& e) {

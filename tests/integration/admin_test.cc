@@ -483,6 +483,41 @@ TEST(Admin, LoggingLevelCanBeReadAndChanged) {
   EXPECT_EQ(pf.get("/logging").body, "warn\n");
 }
 
+TEST(Admin, RequestsFromWebPagesOfOtherSitesAreRefused) {
+  // A page in the operator's browser can reach 127.0.0.1:9901 (CSRF): the browser's Origin and
+  // Sec-Fetch-Site give it away. Nothing the admin API answers opens it to other origins.
+  TwoListeners s;
+  Pilotfish pf(s.yaml());
+  const std::string self = "127.0.0.1:" + std::to_string(pf.adminPort());
+  auto send = [&](const std::string& line, const std::string& fields) {
+    return httpRaw(pf.adminPort(), line + " HTTP/1.1\r\nHost: " + self + "\r\n" + fields +
+                                       "Connection: close\r\n\r\n");
+  };
+  auto refused = [](const HttpResponse& r) {
+    return r.status == 403 && r.body.find("other sites") != std::string::npos;
+  };
+  auto change = send("POST /logging?level=debug", "Origin: http://evil.example\r\n");
+  EXPECT_TRUE(refused(change)) << change.raw;
+  EXPECT_EQ(pf.get("/logging").body, "info\n") << "a cross-site POST changed the level";
+  auto fetched = send("GET /config", "Sec-Fetch-Site: cross-site\r\n");
+  EXPECT_TRUE(refused(fetched)) << fetched.raw;
+  EXPECT_TRUE(refused(send("GET /clusters", "Sec-Fetch-Site: same-site\r\n")));
+  EXPECT_TRUE(refused(send("GET /metrics", "Origin: null\r\n")));
+  EXPECT_TRUE(refused(send("GET /metrics", "origin:  http://127.0.0.1:1\r\n")));
+
+  // The operator's own browser: typed into the address bar, or a page the admin serves itself.
+  auto typed = send("GET /metrics", "Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\n");
+  EXPECT_EQ(typed.status, 200) << typed.raw;
+  auto same = send("POST /logging?level=warn",
+                   "Origin: http://" + self + "\r\nSec-Fetch-Site: same-origin\r\n");
+  EXPECT_EQ(same.status, 200) << same.raw;
+  EXPECT_EQ(pf.get("/logging").body, "warn\n");
+  for (const auto* r : {&change, &fetched, &typed, &same}) {
+    EXPECT_EQ(r->raw.find("Access-Control-"), std::string::npos) << r->raw;
+    EXPECT_EQ(r->raw.find("access-control-"), std::string::npos) << r->raw;
+  }
+}
+
 TEST(Admin, AdminBindsLoopback9901ByDefault) {
   // Only when 9901 is free on every address (another pilotfish, or anything else, may hold it).
   // SO_REUSEADDR like pilotfish itself: connections in TIME_WAIT do not make it "in use".
