@@ -278,7 +278,10 @@ void writeListener(core::JsonWriter& w, const ListenerConfig& l) {
     writeDuration(w, "request_body_timeout", h.request_body_timeout);
     writeDuration(w, "response_send_timeout", h.response_send_timeout);
     w.field("max_hops", static_cast<uint64_t>(h.max_hops));
-    w.field("headers_with_underscores", h.reject_underscore_headers ? "reject" : "allow");
+    using U = HttpListenerConfig::Underscores;
+    w.field("headers_with_underscores", h.headers_with_underscores == U::kReject ? "reject"
+                                        : h.headers_with_underscores == U::kDrop ? "drop"
+                                                                                 : "allow");
     w.key("routes");
     w.beginArray();
     for (const auto& r : h.routes) writeRoute(w, r);

@@ -157,8 +157,7 @@ constexpr std::string_view kListenerHttpKeys[] = {"routes",
                                                   "response_send_timeout",
                                                   "max_hops",
                                                   "headers_with_underscores"};
-constexpr std::string_view kUnderscoreActions[] = {"allow", "reject"};
-constexpr std::string_view kUnderscoreActionsLater[] = {"drop"};
+constexpr std::string_view kUnderscoreActions[] = {"allow", "reject", "drop"};
 constexpr std::string_view kListenerNotSupported[] = {"tls"};
 constexpr std::string_view kProtocolsSupported[] = {"tcp", "http"};
 constexpr std::string_view kProtocolsNotSupported[] = {"http2", "grpc"};
@@ -1267,9 +1266,11 @@ class Builder {
       if (auto n = detail::readInt(diag_, *v, 1, kMaxHops)) h.max_hops = static_cast<uint32_t>(*n);
     }
     if (auto v = m.get("headers_with_underscores")) {
-      if (auto s = readChoice(diag_, *v, "headers_with_underscores action", kUnderscoreActions,
-                              kUnderscoreActionsLater)) {
-        h.reject_underscore_headers = *s == "reject";
+      if (auto s = readChoice(diag_, *v, "headers_with_underscores action", kUnderscoreActions)) {
+        using U = HttpListenerConfig::Underscores;
+        h.headers_with_underscores = *s == "reject" ? U::kReject
+                                     : *s == "drop" ? U::kDrop
+                                                    : U::kAllow;
       }
     }
     // The listener's block replaces the top-level one; the keys it leaves out keep the

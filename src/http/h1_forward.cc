@@ -107,6 +107,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     }
     if (!h.connection_options.empty() && namedByConnection(f.name, h.connection_options)) continue;
     if (r.tracing != nullptr && r.tracing->removes(f.name)) continue;
+    if (r.drop_underscore_names && f.name.find('_') != std::string_view::npos) continue;
     appendField(out, f.name, f.value);
   }
   if (h.body_kind == H1BodyKind::kContentLength) {

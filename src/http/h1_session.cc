@@ -562,6 +562,8 @@ void H1Session::onRequestHead(std::size_t head_len) {
     ur.client_address = client_ip_;
     ur.hops = hops + 1;
     ur.websocket = websocket_;
+    ur.drop_underscore_names =
+        proxy_.cfg_.http.headers_with_underscores == config::HttpListenerConfig::Underscores::kDrop;
     ur.tracing = traced_ ? &prop_ : nullptr;
     writeUpstreamRequestHead(ur, up_head_);
   }

@@ -216,7 +216,8 @@ HttpProxy::HttpProxy(const config::ListenerConfig& cfg, std::shared_ptr<const Ro
   limits_.max_head_bytes = cfg.http.max_request_headers_kb * 1024;
   limits_.max_headers = cfg.http.max_headers;
   limits_.max_line_bytes = cfg.http.max_request_line_kb * 1024;
-  limits_.reject_underscore_in_names = cfg.http.reject_underscore_headers;
+  limits_.reject_underscore_in_names =
+      cfg.http.headers_with_underscores == config::HttpListenerConfig::Underscores::kReject;
   const auto& t = cfg.http.tracing;
   tracing_.propagate_b3 = t.propagate_b3;
   tracing_.propagate_w3c = t.propagate_w3c;

@@ -167,7 +167,7 @@ TEST(HttpLimits, AcceptPausesWhenOutOfDescriptorsAndRecovers) {
   EXPECT_GE(pf.metric(lm("pilotfish_listener_accept_paused_total")), 1);
 }
 
-TEST(HttpLimits, HeadersWithUnderscoresAreRefusedWhenAsked) {
+TEST(HttpLimits, HeadersWithUnderscoresAreRefusedOrDroppedWhenAsked) {
   HttpBackend be;
   uint16_t strict_port = freePort();
   uint16_t open_port = freePort();
@@ -194,6 +194,17 @@ TEST(HttpLimits, HeadersWithUnderscoresAreRefusedWhenAsked) {
   EXPECT_EQ(ok.status, 200) << ok.raw;
   EXPECT_NE(ok.body.find("[\"X_Forwarded_For\", \"6.6.6.6\"]"), std::string::npos) << ok.body;
   EXPECT_EQ(be.stats().requests, 1);
+
+  // drop: the request goes on without the field (and pilotfish's own X-Forwarded-For stands).
+  uint16_t drop_port = freePort();
+  Pilotfish dropping(yamlFor(drop_port, be.port(), "    headers_with_underscores: drop\n"));
+  auto dropped = httpRaw(drop_port, req);
+  EXPECT_EQ(dropped.status, 200) << dropped.raw;
+  EXPECT_EQ(dropped.body.find("X_Forwarded_For"), std::string::npos) << dropped.body;
+  EXPECT_EQ(dropped.body.find("6.6.6.6"), std::string::npos) << dropped.body;
+  EXPECT_NE(dropped.body.find("[\"x-forwarded-for\", \"127.0.0.1\"]"), std::string::npos)
+      << dropped.body;
+  EXPECT_EQ(be.stats().requests, 2);
 }
 
 }  // namespace

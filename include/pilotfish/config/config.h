@@ -225,10 +225,12 @@ struct HttpListenerConfig {
   /// Longest a client may take none of the response bytes waiting for it (slow or stalled
   /// reader, zero window); then its connection is reset.
   Duration response_send_timeout{60000};
-  uint32_t max_hops = 10;           ///< x-pilotfish-hops above this is 508
-  /// `headers_with_underscores: reject`: a request with '_' in a field name is 400 (a
-  /// CGI-style upstream would read X_Forwarded_For as X-Forwarded-For). Default: allow.
-  bool reject_underscore_headers = false;
+  uint32_t max_hops = 10;  ///< x-pilotfish-hops above this is 508
+  /// `headers_with_underscores`: what to do with a request field whose name has '_' (a
+  /// CGI-style upstream reads X_Forwarded_For as X-Forwarded-For). kReject: 400; kDrop: the
+  /// field is not forwarded. Default: allow.
+  enum class Underscores { kAllow, kReject, kDrop };
+  Underscores headers_with_underscores = Underscores::kAllow;
   std::vector<RouteConfig> routes;  ///< first match wins; no match is 404
   TracingConfig tracing;  ///< top-level values, overridden key by key by the listener's block
 };

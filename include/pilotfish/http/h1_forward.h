@@ -37,11 +37,12 @@ uint32_t incomingHops(const H1FieldList& headers) noexcept;
 
 struct UpstreamRequest {
   const H1RequestHead* head = nullptr;
-  std::string_view target;          ///< origin-form target to send ("/p?q"), already rewritten
-  std::string_view host;            ///< Host value to send
-  std::string_view client_address;  ///< appended to X-Forwarded-For
-  uint32_t hops = 1;                ///< x-pilotfish-hops value to send
-  bool websocket = false;           ///< forward Upgrade: websocket + Connection: upgrade
+  std::string_view target;             ///< origin-form target to send ("/p?q"), already rewritten
+  std::string_view host;               ///< Host value to send
+  std::string_view client_address;     ///< appended to X-Forwarded-For
+  uint32_t hops = 1;                   ///< x-pilotfish-hops value to send
+  bool websocket = false;              ///< forward Upgrade: websocket + Connection: upgrade
+  bool drop_underscore_names = false;  ///< leave out fields with '_' in their names
   const tracing::PropagationResult* tracing = nullptr;  ///< headers to add/remove; may be null
 };
 

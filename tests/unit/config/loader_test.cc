@@ -1051,7 +1051,7 @@ TEST(LoaderHttp, FullExampleParsesToTheStructs) {
   EXPECT_EQ(h.request_body_timeout, Duration(20000));
   EXPECT_EQ(h.response_send_timeout, Duration(25000));
   EXPECT_EQ(h.max_hops, 255u);
-  EXPECT_TRUE(h.reject_underscore_headers);
+  EXPECT_EQ(h.headers_with_underscores, HttpListenerConfig::Underscores::kReject);
   // The listener's block replaces sample_rate; the keys it leaves out come from the top level.
   EXPECT_FALSE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
@@ -1130,7 +1130,7 @@ TEST(LoaderHttp, DefaultsWithOnlyACluster) {
   EXPECT_EQ(h.request_body_timeout, Duration(60000));
   EXPECT_EQ(h.response_send_timeout, Duration(60000));
   EXPECT_EQ(h.max_hops, 10u);
-  EXPECT_FALSE(h.reject_underscore_headers);
+  EXPECT_EQ(h.headers_with_underscores, HttpListenerConfig::Underscores::kAllow);
   EXPECT_TRUE(h.tracing.propagate_b3);
   EXPECT_TRUE(h.tracing.propagate_w3c);
   EXPECT_TRUE(h.tracing.request_id);
@@ -1312,10 +1312,6 @@ INSTANTIATE_TEST_SUITE_P(
                  "(missing unit)"},
         HttpCase{"    idle_timeout: 0s\n", 9, 19, "listeners[0].idle_timeout",
                  "must be greater than 0"},
-        HttpCase{"    headers_with_underscores: drop\n", 9, 31,
-                 "listeners[0].headers_with_underscores",
-                 "headers_with_underscores action \"drop\" is not supported yet; supported: "
-                 "allow, reject"},
         HttpCase{"    headers_with_underscores: rejected\n", 9, 31,
                  "listeners[0].headers_with_underscores",
                  "unknown headers_with_underscores action \"rejected\"; did you mean "

@@ -36,13 +36,23 @@ TEST(H1Forward, RemovesHopByHopAndConnectionNamedFields) {
             "x-forwarded-for: 10.0.0.7\r\nx-forwarded-proto: http\r\nx-pilotfish-hops: 1\r\n\r\n");
 }
 
+TEST(H1Forward, UnderscoreNamesAreLeftOutOnlyWhenAsked) {
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: svc\r\nX_Forwarded_For: 6.6.6.6\r\nx-ok: 1\r\n_: 2\r\n\r\n";
+  EXPECT_EQ(upstreamHead(raw, {.drop_underscore_names = true}),
+            "GET / HTTP/1.1\r\nhost: svc\r\nx-ok: 1\r\n"
+            "x-forwarded-for: 10.0.0.7\r\nx-forwarded-proto: http\r\nx-pilotfish-hops: 1\r\n\r\n");
+  const std::string kept = upstreamHead(raw);
+  EXPECT_NE(kept.find("X_Forwarded_For: 6.6.6.6\r\n"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("_: 2\r\n"), std::string::npos) << kept;
+}
+
 TEST(H1Forward, AppendsToEveryForwardedForLineAndReplacesProtoAndHops) {
   std::string out = upstreamHead(
       "GET / HTTP/1.1\r\nHost: svc\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2, "
       "3.3.3.3\r\nX-Forwarded-Proto: https\r\nx-pilotfish-hops: 3\r\n\r\n",
       UpstreamRequest{.hops = 4});
-  EXPECT_NE(out.find("x-forwarded-for: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7\r\n"),
-            std::string::npos)
+  EXPECT_NE(out.find("x-forwarded-for: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7\r\n"), std::string::npos)
       << out;
   EXPECT_NE(out.find("x-forwarded-proto: http\r\n"), std::string::npos);
   EXPECT_EQ(out.find("https"), std::string::npos) << "client's X-Forwarded-Proto is replaced";
@@ -60,9 +70,8 @@ TEST(H1Forward, FramingIsRewrittenCanonically) {
 }
 
 TEST(H1Forward, HostRewriteAndTarget) {
-  std::string out =
-      upstreamHead("GET http://outer:8080/x HTTP/1.1\r\nHost: ignored\r\n\r\n",
-                   UpstreamRequest{.target = "/new/x", .host = "inner.svc"});
+  std::string out = upstreamHead("GET http://outer:8080/x HTTP/1.1\r\nHost: ignored\r\n\r\n",
+                                 UpstreamRequest{.target = "/new/x", .host = "inner.svc"});
   EXPECT_EQ(out.rfind("GET /new/x HTTP/1.1\r\nhost: inner.svc\r\n", 0), 0u) << out;
   EXPECT_EQ(out.find("ignored"), std::string::npos) << "the client's Host is not forwarded twice";
 }
@@ -128,14 +137,13 @@ TEST(H1Forward, ResponseHeadDropsHopByHopAndAddsRequestId) {
       "HTTP/1.1 200 OK\r\nConnection: x-drop\r\nX-Drop: 1\r\nKeep-Alive: timeout=4\r\n"
       "X-Request-Id: theirs\r\nContent-Length: 2\r\n\r\n",
       DownstreamResponse{.body = H1BodyKind::kContentLength, .request_id = "ours"});
-  EXPECT_EQ(out,
-            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-request-id: ours\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-request-id: ours\r\n\r\n");
 }
 
 TEST(H1Forward, ResponseForHttp10ClientIsCloseDelimited) {
-  std::string out = downstreamHead(
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-      DownstreamResponse{.body = H1BodyKind::kUntilClose, .close = true});
+  std::string out =
+      downstreamHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     DownstreamResponse{.body = H1BodyKind::kUntilClose, .close = true});
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n");
 }
 
