@@ -85,7 +85,7 @@ uint32_t incomingHops(const H1FieldList& headers) noexcept {
   return hops;
 }
 
-void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
+std::size_t writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   const H1RequestHead& h = *r.head;
   out.append(h.method);
   out.push_back(' ');
@@ -94,6 +94,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   appendField(out, "host", r.host);
   std::string_view xff_first;  // first X-Forwarded-For line, joined below with any others
   bool xff_many = false;
+  std::size_t dropped = 0;
   for (const H1Field& f : h.headers) {
     if (isHopByHop(f.name) || replacedUpstream(f.name)) {
       if (f.name.size() == 15 && h1EqualsIgnoreCase(f.name, "x-forwarded-for")) {
@@ -107,7 +108,10 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     }
     if (!h.connection_options.empty() && namedByConnection(f.name, h.connection_options)) continue;
     if (r.tracing != nullptr && r.tracing->removes(f.name)) continue;
-    if (r.drop_underscore_names && f.name.find('_') != std::string_view::npos) continue;
+    if (r.drop_underscore_names && f.name.find('_') != std::string_view::npos) {
+      ++dropped;
+      continue;
+    }
     appendField(out, f.name, f.value);
   }
   if (h.body_kind == H1BodyKind::kContentLength) {
@@ -148,6 +152,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     }
   }
   out.append("\r\n", 2);
+  return dropped;
 }
 
 void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) {

@@ -565,7 +565,9 @@ void H1Session::onRequestHead(std::size_t head_len) {
     ur.drop_underscore_names =
         proxy_.cfg_.http.headers_with_underscores == config::HttpListenerConfig::Underscores::kDrop;
     ur.tracing = traced_ ? &prop_ : nullptr;
-    writeUpstreamRequestHead(ur, up_head_);
+    if (const std::size_t dropped = writeUpstreamRequestHead(ur, up_head_)) {
+      proxy_.stats_.underscore_fields_dropped.inc(dropped);
+    }
   }
 
   // The head's views are not used past this point.

@@ -205,6 +205,9 @@ TEST(HttpLimits, HeadersWithUnderscoresAreRefusedOrDroppedWhenAsked) {
   EXPECT_NE(dropped.body.find("[\"x-forwarded-for\", \"127.0.0.1\"]"), std::string::npos)
       << dropped.body;
   EXPECT_EQ(be.stats().requests, 2);
+  EXPECT_EQ(dropping.metric("pilotfish_http_underscore_headers_dropped_total{listener=\"web\"}"),
+            1);
+  EXPECT_EQ(open.metric("pilotfish_http_underscore_headers_dropped_total{listener=\"web\"}"), 0);
 }
 
 }  // namespace

@@ -51,8 +51,9 @@ struct UpstreamRequest {
 /// framing, X-Forwarded-Proto, x-pilotfish-hops and, when tracing is set, the tracing fields
 /// it replaces are left out); then framing (Content-Length or Transfer-Encoding: chunked),
 /// X-Forwarded-For (client's list + client_address), X-Forwarded-Proto: http, the hop counter,
-/// tracing fields. Upstream requests are always HTTP/1.1 keepalive.
-void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out);
+/// tracing fields. Upstream requests are always HTTP/1.1 keepalive. Returns the number of fields
+/// left out for `drop_underscore_names`.
+std::size_t writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out);
 
 struct DownstreamResponse {
   const H1ResponseHead* head = nullptr;

@@ -22,6 +22,8 @@ namespace pilotfish::http {
   COUNTER(local_responses, "pilotfish_http_local_responses_total",                             \
           "Responses made by pilotfish itself (see pilotfish_http_errors_total)")              \
   COUNTER(retries, "pilotfish_http_retries_total", "Requests sent again to an upstream")       \
+  COUNTER(underscore_fields_dropped, "pilotfish_http_underscore_headers_dropped_total",        \
+          "Request header fields left out for headers_with_underscores: drop")                 \
   COUNTER(aborted, "pilotfish_http_responses_aborted_total",                                   \
           "Responses cut off after their head was sent (client connection reset)")             \
   HISTOGRAM(duration, "pilotfish_http_request_duration_seconds",                               \
